@@ -1,0 +1,525 @@
+//! Service ports and least-privilege inbound rules per interface and protocol.
+//!
+//! A port is a service port of an interface when accepted inbound traffic reached it and the
+//! interface did not start that connection. Flow logs record both legs of every connection,
+//! so the replies to an interface's own outbound connections arrive inbound at its ephemeral
+//! ports; those must never become allow rules. Evidence, strongest first:
+//!
+//! 1. TCP flags (v3+): flags are ORed over the capture window; a record carrying SYN without
+//!    ACK comes from the initiator, one carrying SYN-ACK (18) from the responder
+//!    (https://docs.aws.amazon.com/vpc/latest/userguide/flow-log-records.html, `tcp-flags`).
+//! 2. Direction: `flow-direction` (v5+) where present, else the interface's own address,
+//!    the one address on one side of nearly every record of the interface.
+//! 3. Diversity: a server port sees many peer ports (each client connection picks a new
+//!    ephemeral port); a client's ephemeral port sees one peer port, the server's.
+//! 4. Ranges: well-known ports (< 1024) versus the ephemeral range (32768-65535 covers the
+//!    Linux 32768-60999 and Windows 49152-65535 defaults).
+//!
+//! Ports no rule decides are reported as uncertain, never allowed. REJECTed traffic is left
+//! out by the query. Protocols without ports (ICMP, GRE, ...) are decided per protocol.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use super::optimizer::{optimize_ranges, unused_runs, Constraints, Plan, PortRange};
+use super::rows::{Columns, RowError};
+use crate::flow::protocol_name;
+use crate::source::{format_time_ms, format_time_s, Table, Window};
+
+/// The queries `ports` asks, by template name.
+pub const INBOUND_TEMPLATE: &str = "ports-inbound";
+pub const ADDRESSES_TEMPLATE: &str = "ports-addresses";
+
+const TCP: i64 = 6;
+const UDP: i64 = 17;
+const SCTP: i64 = 132;
+const SYN: i64 = 2;
+const SYN_ACK: i64 = 18;
+const EPHEMERAL_START: i64 = 32768;
+const WELL_KNOWN_END: i64 = 1024;
+
+#[derive(Debug, Clone)]
+pub struct PortsOptions {
+    pub constraints: Constraints,
+    /// Only these interfaces; empty for all.
+    pub interfaces: Vec<String>,
+    pub window: Window,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PortsReport {
+    pub window: ReportWindow,
+    pub constraints: ConstraintsOut,
+    pub interfaces: Vec<InterfacePorts>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ReportWindow {
+    pub start: Option<String>,
+    pub end: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ConstraintsOut {
+    pub max_rules: usize,
+    pub max_open_ports: u32,
+}
+
+/// One allow rule. Ports are -1 for a rule over a whole protocol without ports (ICMP), as
+/// security groups write it.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Rule {
+    pub from_port: i32,
+    pub to_port: i32,
+    pub unused_ports: u32,
+}
+
+impl From<PortRange> for Rule {
+    fn from(r: PortRange) -> Self {
+        Rule {
+            from_port: i32::from(r.from_port),
+            to_port: i32::from(r.to_port),
+            unused_ports: r.unused_ports,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Hint {
+    /// The fewest rules that work at this --max-open-ports.
+    pub max_rules: usize,
+    /// The smallest --max-open-ports that works at this --max-rules.
+    pub max_open_ports: u32,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Uncertain {
+    /// `null` for a protocol without ports.
+    pub port: Option<u16>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct InterfacePorts {
+    pub interface_id: String,
+    pub protocol: String,
+    pub service_ports: Vec<u16>,
+    pub feasible: bool,
+    pub rules: Vec<Rule>,
+    pub unused_port_count: u32,
+    pub unused_ranges: Vec<[u16; 2]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<Hint>,
+    pub uncertain_ports: Vec<Uncertain>,
+    /// Ports that received only replies to the interface's own connections.
+    pub client_ports_ignored: usize,
+    pub own_address: Option<String>,
+    pub flows: u64,
+}
+
+/// What the inbound query says about one destination port of one interface.
+#[derive(Debug, Default, Clone)]
+struct Evidence {
+    flows: u64,
+    syn_flows: u64,
+    synack_flows: u64,
+    peers: u64,
+    peer_ports: u64,
+    min_peer_port: Option<i64>,
+    max_peer_port: Option<i64>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Service,
+    Client,
+    Uncertain(String),
+}
+
+/// Decides whether a port that received accepted inbound traffic served it.
+fn decide(protocol: i64, port: i64, e: &Evidence) -> Verdict {
+    if protocol == TCP {
+        if e.syn_flows > 0 {
+            return Verdict::Service;
+        }
+        if e.synack_flows > 0 {
+            return Verdict::Client;
+        }
+    }
+    if e.peer_ports >= 2 {
+        return Verdict::Service;
+    }
+    let Some(peer_port) = e.min_peer_port.filter(|_| e.min_peer_port == e.max_peer_port) else {
+        return Verdict::Uncertain("no peer port recorded".to_owned());
+    };
+    let ephemeral = |p: i64| p >= EPHEMERAL_START;
+    let well_known = |p: i64| p < WELL_KNOWN_END;
+    if port == peer_port {
+        return Verdict::Uncertain(format!(
+            "one peer port, {peer_port}, the same as this port: either side may have started"
+        ));
+    }
+    if well_known(port) && !well_known(peer_port) {
+        return Verdict::Service;
+    }
+    if well_known(peer_port) && !well_known(port) {
+        return Verdict::Client;
+    }
+    if ephemeral(port) && !ephemeral(peer_port) {
+        return Verdict::Client;
+    }
+    if ephemeral(peer_port) && !ephemeral(port) {
+        return Verdict::Service;
+    }
+    let (peers, s) = (e.peers, if e.peers == 1 { "" } else { "s" });
+    Verdict::Uncertain(format!(
+        "only peer port {peer_port} from {peers} peer{s}, and neither port is well-known or ephemeral"
+    ))
+}
+
+/// How an interface's inbound records are recognized.
+#[derive(Debug, Clone, PartialEq)]
+enum Own {
+    Address(String),
+    /// Two addresses appear equally often and nothing tells them apart.
+    Ambiguous(String, String),
+    Unknown,
+}
+
+fn is_private(addr: &str) -> bool {
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => v4.is_private() || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64),
+        Ok(std::net::IpAddr::V6(v6)) => (v6.segments()[0] & 0xfe00) == 0xfc00,
+        Err(_) => false,
+    }
+}
+
+/// The interface's own address: the one in the most records. On a tie, a private address
+/// beats a public one (flow logs record the interface's private address); otherwise it is
+/// ambiguous.
+fn own_addresses(addresses: &Table) -> Result<(HashMap<String, Own>, Option<(i64, i64)>), RowError> {
+    let cols = Columns::new(ADDRESSES_TEMPLATE, addresses);
+    let (iface, src, dst, flows) = (
+        cols.col("interfaceId")?,
+        cols.col("srcAddr")?,
+        cols.col("dstAddr")?,
+        cols.col("flows")?,
+    );
+    let (first, last) = (cols.col("firstSeen")?, cols.col("lastSeen")?);
+    let mut counts: HashMap<String, HashMap<String, u64>> = HashMap::new();
+    let mut span: Option<(i64, i64)> = None;
+    for row in cols.rows() {
+        let Some(interface) = cols.text(row.1, iface) else {
+            continue;
+        };
+        let n = cols.count(row, flows)?;
+        let per = counts.entry(interface.to_owned()).or_default();
+        let (a, b) = (cols.text(row.1, src), cols.text(row.1, dst));
+        for addr in [a, b].into_iter().flatten() {
+            *per.entry(addr.to_owned()).or_default() += n;
+        }
+        if a.is_some() && a == b {
+            // An address talking to itself counts once.
+            if let Some(c) = a.and_then(|a| per.get_mut(a)) {
+                *c -= n;
+            }
+        }
+        if let (Some(f), Some(l)) = (cols.int(row, first)?, cols.int(row, last)?) {
+            span = Some(span.map_or((f, l), |(s, e)| (s.min(f), e.max(l))));
+        }
+    }
+    let mut own = HashMap::new();
+    for (interface, per) in counts {
+        let mut ranked: Vec<(String, u64)> = per.into_iter().collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let verdict = match ranked.as_slice() {
+            [] => Own::Unknown,
+            [(a, _)] => Own::Address(a.clone()),
+            [(a, na), (b, nb), ..] if na == nb => match (is_private(a), is_private(b)) {
+                (true, false) => Own::Address(a.clone()),
+                (false, true) => Own::Address(b.clone()),
+                _ => Own::Ambiguous(a.clone(), b.clone()),
+            },
+            [(a, _), ..] => Own::Address(a.clone()),
+        };
+        own.insert(interface, verdict);
+    }
+    Ok((own, span))
+}
+
+type PortKey = (String, i64, i64);
+
+/// Reads the inbound query's rows into evidence per interface, protocol and port, keeping
+/// only records that entered the interface.
+fn inbound_evidence(
+    inbound: &Table,
+    own: &HashMap<String, Own>,
+) -> Result<(BTreeMap<PortKey, Evidence>, BTreeMap<(String, i64), u64>, HashMap<PortKey, String>), RowError> {
+    let cols = Columns::new(INBOUND_TEMPLATE, inbound);
+    let c = |name| cols.col(name);
+    let (iface, proto, dst, port) = (c("interfaceId")?, c("protocol")?, c("dstAddr")?, c("dstPort")?);
+    let (direction, flags, flows) = (c("flowDirection")?, c("tcpFlags")?, c("flows")?);
+    let (peers, peer_ports) = (c("peers")?, c("peerPorts")?);
+    let (min_peer, max_peer) = (c("minPeerPort")?, c("maxPeerPort")?);
+    let mut evidence: BTreeMap<PortKey, Evidence> = BTreeMap::new();
+    // Flows leaving the interface per protocol: for protocols without ports, traffic going out
+    // means inbound traffic may be replies.
+    let mut outbound: BTreeMap<(String, i64), u64> = BTreeMap::new();
+    let mut ambiguous: HashMap<PortKey, String> = HashMap::new();
+    for row in cols.rows() {
+        let (Some(interface), Some(protocol)) = (cols.text(row.1, iface), cols.int(row, proto)?) else {
+            continue;
+        };
+        let n = cols.count(row, flows)?;
+        let to = cols.text(row.1, dst);
+        let inbound = match (cols.text(row.1, direction), own.get(interface)) {
+            (Some(d), _) => d == "ingress",
+            (None, Some(Own::Address(a))) => to == Some(a.as_str()),
+            (None, Some(Own::Ambiguous(a, b))) => to == Some(a.as_str()) || to == Some(b.as_str()),
+            (None, _) => false,
+        };
+        let has_ports = matches!(protocol, TCP | UDP | SCTP);
+        let port_number = if has_ports { cols.int(row, port)?.unwrap_or(0) } else { -1 };
+        if !inbound {
+            *outbound.entry((interface.to_owned(), protocol)).or_default() += n;
+            continue;
+        }
+        let key = (interface.to_owned(), protocol, port_number);
+        if let (None, Some(Own::Ambiguous(a, b))) = (cols.text(row.1, direction), own.get(interface)) {
+            ambiguous.insert(
+                key.clone(),
+                format!("the interface's own address is {a} or {b}: both appear in every record; its direction cannot be told"),
+            );
+        }
+        let e = evidence.entry(key).or_default();
+        e.flows += n;
+        if let Some(f) = cols.int(row, flags)? {
+            if f & SYN_ACK == SYN {
+                e.syn_flows += n;
+            } else if f & SYN_ACK == SYN_ACK {
+                e.synack_flows += n;
+            }
+        }
+        e.peers = e.peers.max(cols.count(row, peers)?);
+        e.peer_ports = e.peer_ports.max(cols.count(row, peer_ports)?);
+        let (lo, hi) = (cols.int(row, min_peer)?, cols.int(row, max_peer)?);
+        e.min_peer_port = match (e.min_peer_port, lo) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        e.max_peer_port = match (e.max_peer_port, hi) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        if e.min_peer_port != e.max_peer_port {
+            e.peer_ports = e.peer_ports.max(2);
+        }
+    }
+    Ok((evidence, outbound, ambiguous))
+}
+
+pub fn analyze_ports(inbound: &Table, addresses: &Table, options: &PortsOptions) -> Result<PortsReport, RowError> {
+    let (own, span) = own_addresses(addresses)?;
+    let (evidence, outbound, ambiguous) = inbound_evidence(inbound, &own)?;
+    let wanted = |interface: &str| options.interfaces.is_empty() || options.interfaces.iter().any(|i| i == interface);
+
+    #[derive(Default)]
+    struct Entry {
+        service: Vec<u16>,
+        uncertain: Vec<Uncertain>,
+        clients: usize,
+        whole_protocol: bool,
+        flows: u64,
+    }
+    let mut entries: BTreeMap<(String, i64), Entry> = BTreeMap::new();
+    for ((interface, protocol, port), e) in &evidence {
+        if !wanted(interface) {
+            continue;
+        }
+        let entry = entries.entry((interface.clone(), *protocol)).or_default();
+        entry.flows += e.flows;
+        if *port < 0 {
+            if outbound.get(&(interface.clone(), *protocol)).copied().unwrap_or(0) > 0 {
+                entry.uncertain.push(Uncertain {
+                    port: None,
+                    reason: "the interface also sends this protocol, so inbound packets may be replies".to_owned(),
+                });
+            } else {
+                entry.whole_protocol = true;
+            }
+            continue;
+        }
+        let Ok(port16) = u16::try_from(*port) else {
+            entry.uncertain.push(Uncertain {
+                port: None,
+                reason: format!("port {port} is outside 0-65535"),
+            });
+            continue;
+        };
+        let verdict = decide(*protocol, *port, e);
+        match (verdict, ambiguous.get(&(interface.clone(), *protocol, *port))) {
+            (Verdict::Client, _) => entry.clients += 1,
+            (Verdict::Service, Some(reason)) => entry.uncertain.push(Uncertain {
+                port: Some(port16),
+                reason: reason.clone(),
+            }),
+            (Verdict::Service, None) => entry.service.push(port16),
+            (Verdict::Uncertain(reason), _) => entry.uncertain.push(Uncertain {
+                port: Some(port16),
+                reason,
+            }),
+        }
+    }
+
+    let mut interfaces = Vec::new();
+    for ((interface, protocol), entry) in entries {
+        if entry.service.is_empty() && entry.uncertain.is_empty() && !entry.whole_protocol {
+            continue;
+        }
+        let own_address = match own.get(&interface) {
+            Some(Own::Address(a)) => Some(a.clone()),
+            _ => None,
+        };
+        let mut report = InterfacePorts {
+            interface_id: interface.clone(),
+            protocol: protocol_name(protocol),
+            service_ports: entry.service.clone(),
+            feasible: true,
+            rules: Vec::new(),
+            unused_port_count: 0,
+            unused_ranges: Vec::new(),
+            hint: None,
+            uncertain_ports: entry.uncertain,
+            client_ports_ignored: entry.clients,
+            own_address,
+            flows: entry.flows,
+        };
+        if entry.whole_protocol {
+            report.rules.push(Rule {
+                from_port: -1,
+                to_port: -1,
+                unused_ports: 0,
+            });
+        } else {
+            match optimize_ranges(&entry.service, options.constraints) {
+                Plan::Feasible { ranges, unused_ports } => {
+                    report.unused_ranges = unused_runs(&entry.service, &ranges)
+                        .into_iter()
+                        .map(|(a, b)| [a, b])
+                        .collect();
+                    report.rules = ranges.into_iter().map(Rule::from).collect();
+                    report.unused_port_count = unused_ports;
+                }
+                Plan::Infeasible {
+                    min_rules_at_this_max_open,
+                    min_max_open_at_this_max_rules,
+                } => {
+                    report.feasible = false;
+                    report.hint = Some(Hint {
+                        max_rules: min_rules_at_this_max_open,
+                        max_open_ports: min_max_open_at_this_max_rules,
+                    });
+                }
+            }
+        }
+        interfaces.push(report);
+    }
+
+    let window = ReportWindow {
+        start: options
+            .window
+            .start_s
+            .map(format_time_s)
+            .or_else(|| span.map(|(s, _)| format_time_ms(s))),
+        end: options
+            .window
+            .end_s
+            .map(format_time_s)
+            .or_else(|| span.map(|(_, e)| format_time_ms(e))),
+    };
+    Ok(PortsReport {
+        window,
+        constraints: ConstraintsOut {
+            max_rules: options.constraints.max_rules,
+            max_open_ports: options.constraints.max_open_ports,
+        },
+        interfaces,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(peers: u64, peer_ports: u64, peer_port: i64) -> Evidence {
+        Evidence {
+            flows: 1,
+            peers,
+            peer_ports,
+            min_peer_port: Some(peer_port),
+            max_peer_port: Some(peer_port),
+            ..Evidence::default()
+        }
+    }
+
+    #[test]
+    fn tcp_flags_decide_first() {
+        let mut e = ev(1, 1, 443);
+        e.syn_flows = 1;
+        assert_eq!(decide(TCP, 40000, &e), Verdict::Service);
+        let mut e = ev(1, 1, 50000);
+        e.synack_flows = 3;
+        assert_eq!(decide(TCP, 8080, &e), Verdict::Client);
+        // Flags mean nothing for UDP.
+        let mut e = ev(1, 1, 53);
+        e.syn_flows = 1;
+        assert_eq!(decide(UDP, 40000, &e), Verdict::Client);
+    }
+
+    #[test]
+    fn peer_ports_and_ranges_decide_without_flags() {
+        assert_eq!(decide(TCP, 8080, &ev(1, 5, 40000)), Verdict::Service);
+        assert_eq!(decide(TCP, 443, &ev(1, 1, 50000)), Verdict::Service);
+        assert_eq!(decide(TCP, 50000, &ev(1, 1, 443)), Verdict::Client);
+        assert_eq!(decide(UDP, 40001, &ev(1, 1, 5432)), Verdict::Client);
+        assert_eq!(decide(TCP, 5432, &ev(1, 1, 40001)), Verdict::Service);
+        assert!(matches!(decide(UDP, 123, &ev(1, 1, 123)), Verdict::Uncertain(_)));
+        assert!(matches!(decide(TCP, 40000, &ev(1, 1, 50000)), Verdict::Uncertain(_)));
+        assert!(matches!(decide(TCP, 5000, &ev(1, 1, 6000)), Verdict::Uncertain(_)));
+    }
+
+    #[test]
+    fn own_address_ties_prefer_private_else_ambiguous() {
+        use crate::source::Value;
+        let table = |rows: Vec<(&str, &str, i64)>| Table {
+            columns: ["interfaceId", "srcAddr", "dstAddr", "flows", "firstSeen", "lastSeen"]
+                .map(String::from)
+                .to_vec(),
+            rows: rows
+                .into_iter()
+                .map(|(s, d, n)| {
+                    vec![
+                        Value::Str("eni-1".into()),
+                        Value::Str(s.into()),
+                        Value::Str(d.into()),
+                        Value::Int(n),
+                        Value::Time(1000),
+                        Value::Time(2000),
+                    ]
+                })
+                .collect(),
+        };
+        let (own, span) = own_addresses(&table(vec![("10.0.0.1", "198.51.100.1", 3), ("198.51.100.1", "10.0.0.1", 3)])).unwrap();
+        assert_eq!(own["eni-1"], Own::Address("10.0.0.1".into()));
+        assert_eq!(span, Some((1000, 2000)));
+        let (own, _) = own_addresses(&table(vec![("10.0.0.1", "10.0.0.2", 3), ("10.0.0.2", "10.0.0.1", 3)])).unwrap();
+        assert!(matches!(own["eni-1"], Own::Ambiguous(..)));
+        let (own, _) = own_addresses(&table(vec![
+            ("10.0.0.1", "10.0.0.2", 3),
+            ("10.0.0.3", "10.0.0.1", 1),
+        ]))
+        .unwrap();
+        assert_eq!(own["eni-1"], Own::Address("10.0.0.1".into()));
+    }
+}

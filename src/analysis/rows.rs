@@ -1,0 +1,84 @@
+//! Typed access to result rows by field name, for analyses that read query answers.
+//!
+//! Both sources return rows keyed by field name; an analysis names the fields it needs once
+//! and gets typed values or an error that names the query and the field.
+
+use crate::source::{Table, Value};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RowError {
+    #[error("the answer to `{query}` has no `{field}` column; its columns are: {columns}")]
+    MissingColumn {
+        query: String,
+        field: String,
+        columns: String,
+    },
+    #[error("the answer to `{query}` has `{value}` in `{field}` (row {row}), where a number is expected")]
+    NotANumber {
+        query: String,
+        field: String,
+        value: String,
+        row: usize,
+    },
+}
+
+/// Column positions of a table, looked up once.
+pub struct Columns<'t> {
+    query: &'t str,
+    table: &'t Table,
+}
+
+/// One column of a table.
+#[derive(Clone, Copy)]
+pub struct Col {
+    index: usize,
+}
+
+impl<'t> Columns<'t> {
+    pub fn new(query: &'t str, table: &'t Table) -> Self {
+        Columns { query, table }
+    }
+
+    pub fn col(&self, name: &str) -> Result<Col, RowError> {
+        self.table
+            .column(name)
+            .map(|index| Col { index })
+            .ok_or_else(|| RowError::MissingColumn {
+                query: self.query.to_owned(),
+                field: name.to_owned(),
+                columns: self.table.columns.join(", "),
+            })
+    }
+
+    pub fn rows(&self) -> impl Iterator<Item = (usize, &'t [Value])> {
+        self.table.rows.iter().map(Vec::as_slice).enumerate()
+    }
+
+    pub fn text<'r>(&self, row: &'r [Value], col: Col) -> Option<&'r str> {
+        match row.get(col.index) {
+            Some(Value::Str(s)) if !s.is_empty() => Some(s),
+            _ => None,
+        }
+    }
+
+    /// An integer value; null is `None`, anything else that is not a number is an error.
+    pub fn int(&self, (index, row): (usize, &[Value]), col: Col) -> Result<Option<i64>, RowError> {
+        match row.get(col.index) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Str(s)) if s.is_empty() => Ok(None),
+            Some(value) => value.as_i64().map(Some).ok_or_else(|| RowError::NotANumber {
+                query: self.query.to_owned(),
+                field: self.table.columns[col.index].clone(),
+                value: value.to_string(),
+                row: index + 1,
+            }),
+        }
+    }
+
+    pub fn count(&self, row: (usize, &[Value]), col: Col) -> Result<u64, RowError> {
+        Ok(self
+            .int(row, col)?
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0))
+    }
+}

@@ -1,0 +1,261 @@
+//! Runs a command: settings, the questions as queries, a source's answers, the analysis, and
+//! the rendered result. The glue between the pure layers and the outside world.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::analysis::optimizer::Constraints;
+use crate::analysis::ports::{analyze_ports, PortsOptions, ADDRESSES_TEMPLATE, INBOUND_TEMPLATE};
+use crate::cli::{Cli, Command, OutputFormat, PortsArgs, QueryArgs, SourceArgs, TemplatesArgs};
+use crate::error::UsageError;
+use crate::flow::FlowRecord;
+use crate::insights::{parser, templates};
+use crate::render::{self, csv_out, stderr::Reporter, table};
+use crate::settings::{self, Output, Terminal};
+use crate::source::local::{self, LocalOptions, LocalRun, QuerySpec};
+use crate::source::{Table, Value, Window};
+
+/// Everything a command needs from outside, passed in so commands are testable.
+pub struct Environment {
+    pub terminal: Terminal,
+    pub now_s: i64,
+}
+
+pub fn run(cli: Cli, env: &Environment) -> Result<()> {
+    match cli.command {
+        Command::Ports(args) => ports(args, env),
+        Command::Query(args) => query(args, env),
+        Command::Templates(args) => list_templates(args, env),
+    }
+}
+
+fn local_options(source: &SourceArgs) -> Result<LocalOptions> {
+    Ok(LocalOptions {
+        inputs: source.inputs.clone(),
+        format: settings::resolve_format(source.log_format.as_deref())?,
+        strict: source.strict,
+        chunk_bytes: local::files::CHUNK_BYTES,
+    })
+}
+
+/// Parses a query, showing the caret display on error.
+fn parse_query(text: &str, origin: &str) -> Result<crate::insights::ast::Query> {
+    parser::parse(text).map_err(|e| {
+        anyhow::Error::new(UsageError(format!(
+            "{origin} is not a query flowsift can run:\n{}",
+            e.display_with_source(text)
+        )))
+    })
+}
+
+fn run_local(
+    source: &SourceArgs,
+    specs: &[QuerySpec],
+    window: Window,
+    reporter: &mut Reporter,
+) -> Result<LocalRun> {
+    let options = local_options(source)?;
+    reporter.start_reading();
+    let result = local::run(&options, specs, window, &*reporter);
+    reporter.finish();
+    let run = result?;
+    reporter.statistics(&run.statistics);
+    Ok(run)
+}
+
+fn template_query(name: &str) -> Result<crate::insights::ast::Query> {
+    let template = templates::get(name)?;
+    let text = template.instantiate(&[])?;
+    parse_query(&text, &format!("template `{name}`"))
+}
+
+fn ports(args: PortsArgs, env: &Environment) -> Result<()> {
+    let output = Output::new(&args.output, env.terminal);
+    let window = settings::resolve_window(&args.window, env.now_s, None)?;
+    let specs = [INBOUND_TEMPLATE, ADDRESSES_TEMPLATE]
+        .iter()
+        .map(|name| {
+            Ok(QuerySpec {
+                query: template_query(name)?,
+                records: false,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut reporter = Reporter::new(output);
+    let run = run_local(&args.source, &specs, window, &mut reporter)?;
+    let options = PortsOptions {
+        constraints: Constraints {
+            max_rules: args.max_rules,
+            max_open_ports: args.max_open_ports,
+        },
+        interfaces: args.interfaces.clone(),
+        window,
+    };
+    let report = analyze_ports(&run.outputs[0].table, &run.outputs[1].table, &options)?;
+    for wanted in &args.interfaces {
+        if !report.interfaces.iter().any(|e| &e.interface_id == wanted) {
+            reporter.warn(&format!(
+                "interface {wanted} has no accepted inbound traffic to report in this window"
+            ));
+        }
+    }
+    let text = match output.format {
+        OutputFormat::Table => table::ports_table(&report),
+        OutputFormat::Json => render::json(&report)?,
+        OutputFormat::Csv => csv_out::ports_csv(&report)?,
+    };
+    render::write_stdout(&text)?;
+    Ok(())
+}
+
+/// `query --input logs/ 'filter ...'`: --input takes several paths, so it also took the
+/// query. A last value that is not a path on disk is the query.
+fn take_trailing_query(args: &mut QueryArgs) {
+    if args.query.is_some() || args.file.is_some() || args.template.is_some() {
+        return;
+    }
+    if let Some(last) = args.source.inputs.last() {
+        if args.source.inputs.len() > 1 && !last.exists() {
+            args.query = args.source.inputs.pop().map(|p| p.to_string_lossy().into_owned());
+        }
+    }
+}
+
+fn query_text(args: &QueryArgs) -> Result<(String, String)> {
+    if let Some(text) = &args.query {
+        return Ok((text.clone(), "the query".to_owned()));
+    }
+    if let Some(path) = &args.file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the query file {}", path.display()))?;
+        return Ok((text, path.display().to_string()));
+    }
+    if let Some(name) = &args.template {
+        let template = templates::get(name)?;
+        let params = templates::parse_params(&args.params)?;
+        return Ok((template.instantiate(&params)?, format!("template `{name}`")));
+    }
+    Err(UsageError(
+        "give a query ('filter ... | stats ...'), --file PATH or --template NAME".to_owned(),
+    )
+    .into())
+}
+
+fn query(mut args: QueryArgs, env: &Environment) -> Result<()> {
+    take_trailing_query(&mut args);
+    let output = Output::new(&args.output, env.terminal);
+    let window = settings::resolve_window(&args.window, env.now_s, None)?;
+    let (text, origin) = query_text(&args)?;
+    let parsed = parse_query(&text, &origin)?;
+    let mut reporter = Reporter::new(output);
+    let specs = [QuerySpec {
+        query: parsed,
+        records: args.records,
+    }];
+    let mut run = run_local(&args.source, &specs, window, &mut reporter)?;
+    for warning in &run.warnings {
+        reporter.warn(warning);
+    }
+    let result = run.outputs.remove(0);
+    let text = if args.records {
+        records_output(&result.records, output.format)?
+    } else {
+        match output.format {
+            OutputFormat::Table => table::query_table(&result.table),
+            OutputFormat::Json => render::json(&result.table.keyed_rows().collect::<Vec<_>>())?,
+            OutputFormat::Csv => csv_out::query_csv(&result.table)?,
+        }
+    };
+    render::write_stdout(&text)?;
+    Ok(())
+}
+
+/// Records as a table: the union of their columns, in first-seen order.
+fn records_table(records: &[FlowRecord]) -> Table {
+    let mut columns: Vec<String> = Vec::new();
+    for record in records {
+        for (name, _) in record.iter() {
+            if !columns.contains(&name) {
+                columns.push(name);
+            }
+        }
+    }
+    let rows = records
+        .iter()
+        .map(|record| {
+            let values: Vec<(String, &crate::flow::FieldValue)> = record.iter().collect();
+            columns
+                .iter()
+                .map(|c| match values.iter().find(|(n, _)| n == c).map(|(_, v)| *v) {
+                    Some(crate::flow::FieldValue::Int(n)) => Value::Int(*n),
+                    Some(crate::flow::FieldValue::Text(s)) => Value::Str(s.clone()),
+                    _ => Value::Null,
+                })
+                .collect()
+        })
+        .collect();
+    Table { columns, rows }
+}
+
+fn records_output(records: &[FlowRecord], format: OutputFormat) -> Result<String> {
+    Ok(match format {
+        OutputFormat::Json => render::json(records)?,
+        OutputFormat::Table => table::query_table(&records_table(records)),
+        OutputFormat::Csv => csv_out::query_csv(&records_table(records))?,
+    })
+}
+
+fn list_templates(args: TemplatesArgs, env: &Environment) -> Result<()> {
+    let output = Output::new(&args.output, env.terminal);
+    let all = templates::all();
+    let text = match output.format {
+        OutputFormat::Json => {
+            let items: Vec<serde_json::Value> = all
+                .iter()
+                .map(|t| {
+                    serde_json::json!({
+                        "name": t.name,
+                        "description": t.description,
+                        "params": t.params.iter().map(|(n, m)| serde_json::json!({"name": n, "description": m})).collect::<Vec<_>>(),
+                        "query": t.text,
+                    })
+                })
+                .collect();
+            render::json(&items)?
+        }
+        OutputFormat::Table | OutputFormat::Csv => {
+            let header = vec!["name".to_owned(), "params".to_owned(), "description".to_owned()];
+            let rows: Vec<Vec<String>> = all
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.name.to_owned(),
+                        if t.params.is_empty() {
+                            "-".to_owned()
+                        } else {
+                            t.params.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                        },
+                        t.description.clone(),
+                    ]
+                })
+                .collect();
+            if output.format == OutputFormat::Csv {
+                csv_out::query_csv(&Table {
+                    columns: header,
+                    rows: rows.into_iter().map(|r| r.into_iter().map(Value::Str).collect()).collect(),
+                })?
+            } else {
+                table::grid(&header, &rows)
+            }
+        }
+    };
+    render::write_stdout(&text)?;
+    Ok(())
+}
+
+/// Used by tests and examples: the bundled sample folder next to the crate.
+pub fn sample_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sample"))
+}
+

@@ -1,0 +1,133 @@
+//! Everything flowsift says on stderr besides errors: progress, warnings and statistics.
+//!
+//! Progress shows only where a person watches (stderr is a terminal, not `--quiet`, not JSON
+//! output); warnings always print, since they say the answer may be incomplete.
+
+use std::io::Write;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::error::escape_control;
+use crate::settings::Output;
+use crate::source::local::Progress;
+use crate::source::Statistics;
+
+pub struct Reporter {
+    output: Output,
+    bar: Option<ProgressBar>,
+}
+
+impl Reporter {
+    pub fn new(output: Output) -> Self {
+        Reporter { output, bar: None }
+    }
+
+    pub fn warn(&self, message: &str) {
+        self.line(&format!("warning: {}", escape_control(message)));
+    }
+
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| eprintln_safe(text)),
+            None => eprintln_safe(text),
+        }
+    }
+
+    /// A byte-count progress bar for reading files.
+    pub fn start_reading(&mut self) {
+        if self.output.progress {
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} reading {bytes}/{total_bytes} {bytes_per_sec} {elapsed}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            self.bar = Some(bar);
+        }
+    }
+
+    pub fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    /// What was read and skipped; SKIPDATA and malformed lines are warnings, the rest is
+    /// shown unless `--quiet`.
+    pub fn statistics(&self, stats: &Statistics) {
+        if !self.output.quiet {
+            let mut text = format!(
+                "read {} file(s), {}, {} records",
+                stats.files,
+                human_bytes(stats.bytes_scanned),
+                stats.records_scanned
+            );
+            if stats.files_skipped > 0 {
+                text.push_str(&format!(
+                    " (passed over {} file(s) not named *.log, *.gz or *.txt)",
+                    stats.files_skipped
+                ));
+            }
+            if stats.outside_window > 0 {
+                text.push_str(&format!(" ({} outside the window)", stats.outside_window));
+            }
+            if stats.nodata_records > 0 {
+                text.push_str(&format!(", {} NODATA", stats.nodata_records));
+            }
+            self.line(&text);
+        }
+        if stats.skipdata_records > 0 {
+            self.warn(&format!(
+                "{} SKIPDATA record(s): the flow-log service dropped records in those capture windows, so coverage is incomplete and some traffic is missing from this answer",
+                stats.skipdata_records
+            ));
+        }
+        if stats.malformed_lines > 0 {
+            let examples: Vec<String> = stats
+                .malformed_examples
+                .iter()
+                .map(|m| format!("    {}:{}: {}", m.path, m.line, m.reason))
+                .collect();
+            self.warn(&format!(
+                "skipped {} malformed line(s) (use --strict to stop at the first); the first:\n{}",
+                stats.malformed_lines,
+                examples.join("\n")
+            ));
+        }
+    }
+}
+
+impl Progress for Reporter {
+    fn total(&self, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(bytes);
+        }
+    }
+
+    fn advance(&self, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(bytes);
+        }
+    }
+}
+
+fn eprintln_safe(text: &str) {
+    let mut err = anstream::stderr().lock();
+    let _ = writeln!(err, "{text}");
+}
+
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

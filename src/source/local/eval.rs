@@ -1,0 +1,1409 @@
+//! The embedded Logs Insights engine: compiles a parsed query against a record layout and
+//! evaluates it over records, then finishes the rows.
+//!
+//! A query runs in three stages. Record stages (`parse`, `fields`, `filter`, `display` before
+//! any `stats`, `sort`, `limit` or `dedup`) run per record with every field name resolved once
+//! to a slot, so no record is looked up by name. `stats` folds records into per-group states
+//! that merge across threads. The remaining commands run over the resulting rows.
+//!
+//! Semantics follow the Logs Insights query syntax reference,
+//! https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CWL_QuerySyntax.html :
+//! `like "text"` matches a substring and `like /re/` a regular expression (case-sensitive);
+//! a comparison with a missing field matches nothing; `count(field)` counts records where the
+//! field exists; aggregations skip missing values; `bin(period)` rounds `@timestamp` down.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use regex::Regex;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::value::{parse_i64, Number, Scalar};
+use crate::flow::{normalize_epoch_s, Field, FieldKind, FlowRecord, LogFormat};
+use crate::insights::ast::{
+    AggArg, AggFunc, BinaryOp, Command, Expr, Function, Literal, ParsePattern, Query, UnaryOp,
+};
+use crate::insights::render::render_expr;
+use crate::source::{Table, Value};
+
+/// A query the engine cannot run, with the reason in the user's terms.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("invalid regular expression /{pattern}/: {message}")]
+    Regex { pattern: String, message: String },
+    #[error("`{text}` is not a CIDR block such as \"10.0.0.0/8\"")]
+    Cidr { text: String },
+    #[error("{function} takes {expected}")]
+    Arity {
+        function: &'static str,
+        expected: &'static str,
+    },
+    #[error("{what} is not supported by the local engine after `stats`")]
+    AfterStats { what: &'static str },
+    #[error("only one `stats` command per query is supported")]
+    SecondStats,
+    #[error("`{name}` is not a field of the rows here; the fields are: {available}")]
+    UnknownRowField { name: String, available: String },
+    #[error("`--records` prints whole flow records, so the query cannot use `stats`")]
+    RecordsWithStats,
+}
+
+/// Where a value comes from while a record is evaluated.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum SlotKind {
+    Column { index: usize, int: bool, epoch: bool },
+    Timestamp,
+    Message,
+    Extra(usize),
+    Null,
+}
+
+#[derive(Debug)]
+enum CExpr {
+    Slot(usize),
+    Const(Value),
+    Not(Box<CExpr>),
+    Neg(Box<CExpr>),
+    And(Box<CExpr>, Box<CExpr>),
+    Or(Box<CExpr>, Box<CExpr>),
+    Compare(BinaryOp, Box<CExpr>, Box<CExpr>),
+    /// The common `field = "TEXT"` test, decided on bytes.
+    TextEq {
+        slot: usize,
+        text: String,
+        negated: bool,
+    },
+    Contains {
+        expr: Box<CExpr>,
+        text: String,
+        negated: bool,
+    },
+    Matches {
+        expr: Box<CExpr>,
+        regex: Regex,
+        negated: bool,
+    },
+    Arith(BinaryOp, Box<CExpr>, Box<CExpr>),
+    In {
+        expr: Box<CExpr>,
+        list: Vec<CExpr>,
+        negated: bool,
+    },
+    InSubnet {
+        expr: Box<CExpr>,
+        net: IpNet,
+        v4_only: bool,
+    },
+    Bin {
+        period_ms: i64,
+    },
+}
+
+/// Read access to the values of whatever is being evaluated: a record or a row.
+trait Context<'a> {
+    fn get(&self, slot: usize) -> Scalar<'a>;
+    fn timestamp_ms(&self) -> Option<i64>;
+}
+
+struct RecordContext<'a> {
+    line: &'a str,
+    spans: &'a [(usize, usize)],
+    slots: &'a [SlotKind],
+    extras: &'a [Value],
+    timestamp_ms: Option<i64>,
+}
+
+impl<'a> Context<'a> for RecordContext<'a> {
+    fn get(&self, slot: usize) -> Scalar<'a> {
+        match self.slots.get(slot) {
+            Some(SlotKind::Column { index, int, epoch }) => {
+                let Some(&(s, e)) = self.spans.get(*index) else {
+                    return Scalar::Null;
+                };
+                let token = &self.line[s..e];
+                if token == "-" {
+                    Scalar::Null
+                } else if *int {
+                    match parse_i64(token.as_bytes()) {
+                        Some(n) if *epoch => Scalar::Int(normalize_epoch_s(n)),
+                        Some(n) => Scalar::Int(n),
+                        None => Scalar::Str(token),
+                    }
+                } else {
+                    Scalar::Str(token)
+                }
+            }
+            Some(SlotKind::Timestamp) => self.timestamp_ms.map_or(Scalar::Null, Scalar::Time),
+            Some(SlotKind::Message) => Scalar::Str(self.line),
+            Some(SlotKind::Extra(i)) => self.extras.get(*i).map_or(Scalar::Null, Scalar::from_value),
+            Some(SlotKind::Null) | None => Scalar::Null,
+        }
+    }
+
+    fn timestamp_ms(&self) -> Option<i64> {
+        self.timestamp_ms
+    }
+}
+
+struct RowContext<'a> {
+    values: &'a [Value],
+}
+
+impl<'a> Context<'a> for RowContext<'a> {
+    fn get(&self, slot: usize) -> Scalar<'a> {
+        self.values.get(slot).map_or(Scalar::Null, Scalar::from_value)
+    }
+
+    fn timestamp_ms(&self) -> Option<i64> {
+        None
+    }
+}
+
+impl CExpr {
+    fn eval<'a, C: Context<'a>>(&'a self, ctx: &C) -> Scalar<'a> {
+        match self {
+            CExpr::Slot(slot) => ctx.get(*slot),
+            CExpr::Const(value) => Scalar::from_value(value),
+            CExpr::Not(e) => Scalar::Bool(!e.eval(ctx).is_true()),
+            CExpr::Neg(e) => match e.eval(ctx).as_number() {
+                Some(Number::Int(n)) => n.checked_neg().map_or(Scalar::Null, Scalar::Int),
+                Some(Number::Float(x)) => Scalar::Float(-x),
+                None => Scalar::Null,
+            },
+            CExpr::And(a, b) => Scalar::Bool(a.eval(ctx).is_true() && b.eval(ctx).is_true()),
+            CExpr::Or(a, b) => Scalar::Bool(a.eval(ctx).is_true() || b.eval(ctx).is_true()),
+            CExpr::Compare(op, a, b) => {
+                let ordering = a.eval(ctx).compare(&b.eval(ctx));
+                Scalar::Bool(ordering.is_some_and(|o| match op {
+                    BinaryOp::Eq => o.is_eq(),
+                    BinaryOp::Ne => o.is_ne(),
+                    BinaryOp::Lt => o.is_lt(),
+                    BinaryOp::Le => o.is_le(),
+                    BinaryOp::Gt => o.is_gt(),
+                    BinaryOp::Ge => o.is_ge(),
+                    _ => false,
+                }))
+            }
+            CExpr::TextEq {
+                slot,
+                text,
+                negated,
+            } => match ctx.get(*slot) {
+                Scalar::Null => Scalar::Bool(false),
+                value => {
+                    let equal = match value.as_str() {
+                        Some(s) => s == text,
+                        None => value.compare(&Scalar::Str(text)).is_some_and(|o| o.is_eq()),
+                    };
+                    Scalar::Bool(equal != *negated)
+                }
+            },
+            CExpr::Contains {
+                expr,
+                text,
+                negated,
+            } => text_test(&expr.eval(ctx), *negated, |s| s.contains(text.as_str())),
+            CExpr::Matches {
+                expr,
+                regex,
+                negated,
+            } => text_test(&expr.eval(ctx), *negated, |s| regex.is_match(s)),
+            CExpr::Arith(op, a, b) => arith(*op, &a.eval(ctx), &b.eval(ctx)),
+            CExpr::In {
+                expr,
+                list,
+                negated,
+            } => {
+                let value = expr.eval(ctx);
+                if matches!(value, Scalar::Null) {
+                    return Scalar::Bool(false);
+                }
+                let found = list
+                    .iter()
+                    .any(|item| value.compare(&item.eval(ctx)).is_some_and(|o| o.is_eq()));
+                Scalar::Bool(found != *negated)
+            }
+            CExpr::InSubnet { expr, net, v4_only } => {
+                let value = expr.eval(ctx);
+                let inside = value
+                    .as_str()
+                    .and_then(|s| s.parse::<std::net::IpAddr>().ok())
+                    .is_some_and(|ip| (!*v4_only || ip.is_ipv4()) && net.contains(&ip));
+                Scalar::Bool(inside)
+            }
+            CExpr::Bin { period_ms } => match ctx.timestamp_ms() {
+                Some(ms) => Scalar::Time(ms - ms.rem_euclid(*period_ms)),
+                None => Scalar::Null,
+            },
+        }
+    }
+}
+
+fn text_test(value: &Scalar<'_>, negated: bool, test: impl Fn(&str) -> bool) -> Scalar<'static> {
+    let text = match value {
+        Scalar::Null => return Scalar::Bool(false),
+        Scalar::Str(s) => test(s),
+        Scalar::Owned(s) => test(s),
+        other => test(&other.to_value().to_string()),
+    };
+    Scalar::Bool(text != negated)
+}
+
+fn arith(op: BinaryOp, a: &Scalar<'_>, b: &Scalar<'_>) -> Scalar<'static> {
+    let (Some(x), Some(y)) = (a.as_number(), b.as_number()) else {
+        return Scalar::Null;
+    };
+    if let (Number::Int(x), Number::Int(y)) = (x, y) {
+        let result = match op {
+            BinaryOp::Add => x.checked_add(y),
+            BinaryOp::Sub => x.checked_sub(y),
+            BinaryOp::Mul => x.checked_mul(y),
+            BinaryOp::Mod => x.checked_rem(y),
+            // Division of integers keeps the fraction, as Logs Insights shows it.
+            BinaryOp::Div if y != 0 && x % y == 0 => x.checked_div(y),
+            BinaryOp::Div => None,
+            _ => None,
+        };
+        if let Some(n) = result {
+            return Scalar::Int(n);
+        }
+        if matches!(op, BinaryOp::Mod) {
+            return Scalar::Null;
+        }
+    }
+    let (x, y) = (x.as_f64(), y.as_f64());
+    let result = match op {
+        BinaryOp::Add => x + y,
+        BinaryOp::Sub => x - y,
+        BinaryOp::Mul => x * y,
+        BinaryOp::Div => x / y,
+        BinaryOp::Mod => x % y,
+        _ => f64::NAN,
+    };
+    if result.is_finite() {
+        Scalar::Float(result)
+    } else {
+        Scalar::Null
+    }
+}
+
+/// Names visible while compiling: names defined by earlier commands shadow record fields.
+struct Scope<'f> {
+    format: Option<&'f LogFormat>,
+    defined: HashMap<String, usize>,
+    slots: Vec<SlotKind>,
+    by_kind: Vec<(SlotKind, usize)>,
+    extras: usize,
+    /// Names the query uses that the layout does not have (they are null).
+    missing: Vec<String>,
+}
+
+impl<'f> Scope<'f> {
+    fn for_format(format: &'f LogFormat) -> Self {
+        Scope {
+            format: Some(format),
+            defined: HashMap::new(),
+            slots: Vec::new(),
+            by_kind: Vec::new(),
+            extras: 0,
+            missing: Vec::new(),
+        }
+    }
+
+    fn slot_of_kind(&mut self, kind: SlotKind) -> usize {
+        if let Some((_, slot)) = self.by_kind.iter().find(|(k, _)| *k == kind) {
+            return *slot;
+        }
+        self.slots.push(kind);
+        let slot = self.slots.len() - 1;
+        self.by_kind.push((kind, slot));
+        slot
+    }
+
+    fn resolve(&mut self, name: &str) -> usize {
+        if let Some(slot) = self.defined.get(name) {
+            return *slot;
+        }
+        let kind = match name {
+            "@timestamp" => SlotKind::Timestamp,
+            "@message" => SlotKind::Message,
+            _ => match self.format.and_then(|f| f.resolve(name).map(|i| (f, i))) {
+                Some((format, index)) => {
+                    let column = &format.columns()[index];
+                    SlotKind::Column {
+                        index,
+                        int: column.kind() == FieldKind::Int,
+                        epoch: matches!(column.field, Some(Field::Start | Field::End)),
+                    }
+                }
+                None => {
+                    if !self.missing.iter().any(|m| m == name) {
+                        self.missing.push(name.to_owned());
+                    }
+                    SlotKind::Null
+                }
+            },
+        };
+        self.slot_of_kind(kind)
+    }
+
+    /// Defines a new name holding a per-record value computed by a command.
+    fn define(&mut self, name: &str) -> usize {
+        let extra = self.extras;
+        self.extras += 1;
+        self.slots.push(SlotKind::Extra(extra));
+        let slot = self.slots.len() - 1;
+        self.defined.insert(name.to_owned(), slot);
+        slot
+    }
+}
+
+/// Resolves names to row columns after `stats`.
+struct RowScope<'c> {
+    columns: &'c [String],
+}
+
+trait Resolver {
+    fn slot(&mut self, name: &str) -> Result<usize, PlanError>;
+}
+
+impl Resolver for Scope<'_> {
+    fn slot(&mut self, name: &str) -> Result<usize, PlanError> {
+        Ok(self.resolve(name))
+    }
+}
+
+impl Resolver for RowScope<'_> {
+    fn slot(&mut self, name: &str) -> Result<usize, PlanError> {
+        self.columns
+            .iter()
+            .position(|c| c == name)
+            .ok_or_else(|| PlanError::UnknownRowField {
+                name: name.to_owned(),
+                available: self.columns.join(", "),
+            })
+    }
+}
+
+fn compile_regex(pattern: &str) -> Result<Regex, PlanError> {
+    Regex::new(pattern).map_err(|e| PlanError::Regex {
+        pattern: pattern.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+fn literal_value(literal: &Literal) -> Value {
+    match literal {
+        Literal::Int(n) => Value::Int(*n),
+        Literal::Float(x) => Value::Float(*x),
+        Literal::Str(s) => Value::Str(s.clone()),
+        Literal::Duration { millis, .. } => Value::Int(*millis),
+    }
+}
+
+fn compile_expr<R: Resolver>(expr: &Expr, scope: &mut R) -> Result<CExpr, PlanError> {
+    Ok(match expr {
+        Expr::Field(name) => CExpr::Slot(scope.slot(name)?),
+        Expr::Literal(literal) => CExpr::Const(literal_value(literal)),
+        Expr::Regex(pattern) => CExpr::Const(Value::Str(pattern.clone())),
+        Expr::Unary { op, expr } => {
+            let inner = Box::new(compile_expr(expr, scope)?);
+            match op {
+                UnaryOp::Not => CExpr::Not(inner),
+                UnaryOp::Neg => CExpr::Neg(inner),
+            }
+        }
+        Expr::Binary { left, op, right } => compile_binary(left, *op, right, scope)?,
+        Expr::In {
+            expr,
+            list,
+            negated,
+        } => CExpr::In {
+            expr: Box::new(compile_expr(expr, scope)?),
+            list: list
+                .iter()
+                .map(|e| compile_expr(e, scope))
+                .collect::<Result<_, _>>()?,
+            negated: *negated,
+        },
+        Expr::Call { func, args } => match func {
+            Function::Bin => match args.as_slice() {
+                [Expr::Literal(Literal::Duration { millis, .. })] if *millis > 0 => CExpr::Bin {
+                    period_ms: *millis,
+                },
+                _ => {
+                    return Err(PlanError::Arity {
+                        function: "bin",
+                        expected: "one time period, such as bin(5m)",
+                    })
+                }
+            },
+            Function::IsIpv4InSubnet | Function::IsIpInSubnet => {
+                let name = if *func == Function::IsIpInSubnet {
+                    "isIpInSubnet"
+                } else {
+                    "isIpv4InSubnet"
+                };
+                let [value, Expr::Literal(Literal::Str(cidr))] = args.as_slice() else {
+                    return Err(PlanError::Arity {
+                        function: name,
+                        expected: "a field and a CIDR string, such as (srcAddr, \"10.0.0.0/8\")",
+                    });
+                };
+                let net: IpNet = cidr
+                    .parse()
+                    .or_else(|_| cidr.parse::<std::net::IpAddr>().map(IpNet::from))
+                    .map_err(|_| PlanError::Cidr { text: cidr.clone() })?;
+                CExpr::InSubnet {
+                    expr: Box::new(compile_expr(value, scope)?),
+                    net,
+                    v4_only: *func == Function::IsIpv4InSubnet,
+                }
+            }
+        },
+    })
+}
+
+fn compile_binary<R: Resolver>(
+    left: &Expr,
+    op: BinaryOp,
+    right: &Expr,
+    scope: &mut R,
+) -> Result<CExpr, PlanError> {
+    let boxed = |e: &Expr, scope: &mut R| compile_expr(e, scope).map(Box::new);
+    Ok(match op {
+        BinaryOp::And => CExpr::And(boxed(left, scope)?, boxed(right, scope)?),
+        BinaryOp::Or => CExpr::Or(boxed(left, scope)?, boxed(right, scope)?),
+        BinaryOp::Eq | BinaryOp::Ne => {
+            let negated = op == BinaryOp::Ne;
+            match (left, right) {
+                (Expr::Field(name), Expr::Literal(Literal::Str(text)))
+                | (Expr::Literal(Literal::Str(text)), Expr::Field(name)) => CExpr::TextEq {
+                    slot: scope.slot(name)?,
+                    text: text.clone(),
+                    negated,
+                },
+                _ => CExpr::Compare(op, boxed(left, scope)?, boxed(right, scope)?),
+            }
+        }
+        BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
+            CExpr::Compare(op, boxed(left, scope)?, boxed(right, scope)?)
+        }
+        BinaryOp::Like | BinaryOp::NotLike | BinaryOp::Match => {
+            let negated = op == BinaryOp::NotLike;
+            let expr = boxed(left, scope)?;
+            match right {
+                Expr::Regex(pattern) => CExpr::Matches {
+                    expr,
+                    regex: compile_regex(pattern)?,
+                    negated,
+                },
+                Expr::Literal(Literal::Str(text)) if op == BinaryOp::Match => CExpr::Matches {
+                    expr,
+                    regex: compile_regex(text)?,
+                    negated,
+                },
+                Expr::Literal(Literal::Str(text)) => CExpr::Contains {
+                    expr,
+                    text: text.clone(),
+                    negated,
+                },
+                other => CExpr::Contains {
+                    expr,
+                    text: render_expr(other),
+                    negated,
+                },
+            }
+        }
+        BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod => {
+            CExpr::Arith(op, boxed(left, scope)?, boxed(right, scope)?)
+        }
+    })
+}
+
+/// The name Logs Insights gives an unaliased column: the field name, or the text as written.
+fn column_name(expr: &Expr, alias: Option<&String>) -> String {
+    match (alias, expr) {
+        (Some(alias), _) => alias.clone(),
+        (None, Expr::Field(name)) => name.clone(),
+        (None, other) => render_expr(other),
+    }
+}
+
+fn aggregate_name(func: AggFunc, arg: &AggArg) -> String {
+    let name = match func {
+        AggFunc::Count => "count",
+        AggFunc::CountDistinct => "count_distinct",
+        AggFunc::Sum => "sum",
+        AggFunc::Avg => "avg",
+        AggFunc::Min => "min",
+        AggFunc::Max => "max",
+    };
+    match arg {
+        AggArg::Star => format!("{name}(*)"),
+        AggArg::Expr(e) => format!("{name}({})", render_expr(e)),
+    }
+}
+
+/// A record-stage command compiled for one layout.
+#[derive(Debug)]
+enum RecordStage {
+    Filter(CExpr),
+    Compute { expr: CExpr },
+    Parse { source: usize, regex: Regex },
+}
+
+#[derive(Debug)]
+struct CompiledStats {
+    keys: Vec<CExpr>,
+    aggregates: Vec<(AggFunc, Option<CExpr>)>,
+}
+
+/// How a query splits into stages; independent of any layout.
+#[derive(Debug, Clone)]
+pub struct QueryShape {
+    record: Vec<Command>,
+    stats: Option<crate::insights::ast::Stats>,
+    post: Vec<Command>,
+    /// The columns a query without `stats` returns before its post-stage commands.
+    raw_columns: Vec<(String, Expr)>,
+    /// Extra columns the post-stage commands need that the output does not show.
+    hidden_columns: Vec<String>,
+    records: bool,
+}
+
+impl QueryShape {
+    pub fn new(query: &Query, records: bool) -> Result<Self, PlanError> {
+        let split = query
+            .commands
+            .iter()
+            .position(|c| {
+                matches!(
+                    c,
+                    Command::Stats(_) | Command::Sort(_) | Command::Limit(_) | Command::Dedup(_)
+                )
+            })
+            .unwrap_or(query.commands.len());
+        let record = query.commands[..split].to_vec();
+        let mut rest = query.commands[split..].iter();
+        let mut post = Vec::new();
+        let mut stats = None;
+        if let Some(Command::Stats(s)) = query.commands.get(split) {
+            stats = Some(s.clone());
+            rest.next();
+        }
+        for command in rest {
+            match command {
+                Command::Stats(_) => return Err(PlanError::SecondStats),
+                Command::Parse(_) if stats.is_some() => {
+                    return Err(PlanError::AfterStats { what: "`parse`" })
+                }
+                other => post.push(other.clone()),
+            }
+        }
+        if records && stats.is_some() {
+            return Err(PlanError::RecordsWithStats);
+        }
+        let mut raw_columns = Vec::new();
+        let mut display = None;
+        for command in &record {
+            match command {
+                Command::Fields(list) => {
+                    for p in list {
+                        let name = column_name(&p.expr, p.alias.as_ref());
+                        raw_columns.retain(|(n, _): &(String, Expr)| *n != name);
+                        raw_columns.push((name.clone(), Expr::Field(name)));
+                    }
+                }
+                Command::Display(list) => {
+                    display = Some(
+                        list.iter()
+                            .map(|p| {
+                                let name = column_name(&p.expr, p.alias.as_ref());
+                                (name.clone(), Expr::Field(name))
+                            })
+                            .collect(),
+                    )
+                }
+                _ => {}
+            }
+        }
+        if let Some(display) = display {
+            raw_columns = display;
+        }
+        if raw_columns.is_empty() {
+            for name in ["@timestamp", "@message"] {
+                raw_columns.push((name.to_owned(), Expr::Field(name.to_owned())));
+            }
+        }
+        let mut hidden_columns = Vec::new();
+        if stats.is_none() {
+            let mut defined: Vec<String> = raw_columns.iter().map(|(n, _)| n.clone()).collect();
+            for command in &post {
+                for name in referenced_fields(command) {
+                    if !defined.contains(&name) && !hidden_columns.contains(&name) {
+                        hidden_columns.push(name);
+                    }
+                }
+                if let Command::Fields(list) | Command::Display(list) = command {
+                    defined.extend(list.iter().filter_map(|p| p.alias.clone()));
+                }
+            }
+        }
+        Ok(QueryShape {
+            record,
+            stats,
+            post,
+            raw_columns,
+            hidden_columns,
+            records,
+        })
+    }
+
+    pub fn has_stats(&self) -> bool {
+        self.stats.is_some()
+    }
+
+    /// The number of rows the answer can hold at most, when the query ends in `limit`
+    /// without a `sort`, `filter` or `dedup` before it: such queries keep only that many
+    /// rows per work unit.
+    fn leading_limit(&self) -> Option<usize> {
+        match self.post.first() {
+            Some(Command::Limit(n)) if self.stats.is_none() => usize::try_from(*n).ok(),
+            _ => None,
+        }
+    }
+}
+
+fn referenced_fields(command: &Command) -> Vec<String> {
+    fn walk(expr: &Expr, out: &mut Vec<String>) {
+        match expr {
+            Expr::Field(name) => out.push(name.clone()),
+            Expr::Unary { expr, .. } => walk(expr, out),
+            Expr::Binary { left, right, .. } => {
+                walk(left, out);
+                walk(right, out);
+            }
+            Expr::In { expr, list, .. } => {
+                walk(expr, out);
+                list.iter().for_each(|e| walk(e, out));
+            }
+            Expr::Call { args, .. } => args.iter().for_each(|e| walk(e, out)),
+            Expr::Literal(_) | Expr::Regex(_) => {}
+        }
+    }
+    let mut out = Vec::new();
+    match command {
+        Command::Filter(e) => walk(e, &mut out),
+        Command::Sort(keys) => keys.iter().for_each(|k| walk(&k.expr, &mut out)),
+        Command::Dedup(names) => out.extend(names.iter().cloned()),
+        Command::Fields(list) | Command::Display(list) => {
+            list.iter().for_each(|p| walk(&p.expr, &mut out))
+        }
+        _ => {}
+    }
+    out
+}
+
+/// A query compiled for one record layout.
+#[derive(Debug)]
+pub struct Plan {
+    slots: Vec<SlotKind>,
+    stages: Vec<RecordStage>,
+    extras: usize,
+    stats: Option<CompiledStats>,
+    /// Without `stats`: what each row holds (shown columns, then hidden ones).
+    projection: Vec<CExpr>,
+    records: bool,
+    /// Query fields the layout does not have.
+    pub missing_fields: Vec<String>,
+}
+
+impl Plan {
+    pub fn compile(shape: &QueryShape, format: &LogFormat) -> Result<Self, PlanError> {
+        let mut scope = Scope::for_format(format);
+        let mut stages = Vec::new();
+        for command in &shape.record {
+            match command {
+                Command::Filter(e) => stages.push(RecordStage::Filter(compile_expr(e, &mut scope)?)),
+                Command::Fields(list) | Command::Display(list) => {
+                    for p in list {
+                        if matches!(p.expr, Expr::Field(ref n) if p.alias.is_none() || p.alias.as_ref() == Some(n))
+                        {
+                            continue;
+                        }
+                        let expr = compile_expr(&p.expr, &mut scope)?;
+                        scope.define(&column_name(&p.expr, p.alias.as_ref()));
+                        stages.push(RecordStage::Compute { expr });
+                    }
+                }
+                Command::Parse(parse) => {
+                    let source = scope.resolve(&parse.field);
+                    let (regex, names) = parse_regex(&parse.pattern)?;
+                    stages.push(RecordStage::Parse { source, regex });
+                    for name in names {
+                        scope.define(&name);
+                    }
+                }
+                // The shape puts these after the record stage.
+                Command::Stats(_) | Command::Sort(_) | Command::Limit(_) | Command::Dedup(_) => {}
+            }
+        }
+        let stats = match &shape.stats {
+            Some(stats) => Some(CompiledStats {
+                keys: stats
+                    .by
+                    .iter()
+                    .map(|k| compile_expr(&k.expr, &mut scope))
+                    .collect::<Result<_, _>>()?,
+                aggregates: stats
+                    .aggregates
+                    .iter()
+                    .map(|a| {
+                        let arg = match &a.arg {
+                            AggArg::Star => None,
+                            AggArg::Expr(e) => Some(compile_expr(e, &mut scope)?),
+                        };
+                        Ok((a.func, arg))
+                    })
+                    .collect::<Result<_, PlanError>>()?,
+            }),
+            None => None,
+        };
+        let mut projection = Vec::new();
+        if stats.is_none() {
+            for (_, expr) in &shape.raw_columns {
+                projection.push(compile_expr(expr, &mut scope)?);
+            }
+            for name in &shape.hidden_columns {
+                projection.push(CExpr::Slot(scope.resolve(name)));
+            }
+        }
+        Ok(Plan {
+            slots: scope.slots,
+            stages,
+            extras: scope.extras,
+            stats,
+            projection,
+            records: shape.records,
+            missing_fields: scope.missing,
+        })
+    }
+
+    pub fn new_partial(&self) -> Partial {
+        match &self.stats {
+            Some(stats) => Partial::Groups(Groups::new(stats.aggregates.len())),
+            None => Partial::Rows(Vec::new()),
+        }
+    }
+}
+
+/// Turns a `parse` pattern into a regex with one capture per name. In a glob, each `*`
+/// captures as little as it can, except a trailing `*`, which takes the rest of the text.
+fn parse_regex(pattern: &ParsePattern) -> Result<(Regex, Vec<String>), PlanError> {
+    match pattern {
+        ParsePattern::Glob { pattern, names } => {
+            let pieces: Vec<&str> = pattern.split('*').collect();
+            let mut re = String::new();
+            for (i, piece) in pieces.iter().enumerate() {
+                re.push_str(&regex::escape(piece));
+                if i + 1 < pieces.len() {
+                    let last = i + 2 == pieces.len() && pieces[i + 1].is_empty();
+                    re.push_str(if last { "(.*)" } else { "(.*?)" });
+                }
+            }
+            Ok((compile_regex(&re)?, names.clone()))
+        }
+        ParsePattern::Regex(text) => {
+            let regex = compile_regex(text)?;
+            let names = regex.capture_names().flatten().map(str::to_owned).collect();
+            Ok((regex, names))
+        }
+    }
+}
+
+/// One record to evaluate: its line, token spans and `@timestamp`.
+pub struct RecordInput<'a> {
+    pub line: &'a str,
+    pub spans: &'a [(usize, usize)],
+    pub timestamp_ms: Option<i64>,
+}
+
+/// Per-thread scratch space, reused across records.
+#[derive(Default)]
+pub struct Scratch {
+    extras: Vec<Value>,
+    key: Vec<u8>,
+}
+
+/// What one unit of work produced for one query; partials merge in input order.
+#[derive(Debug)]
+pub enum Partial {
+    Groups(Groups),
+    Rows(Vec<RawRow>),
+}
+
+#[derive(Debug, Clone)]
+pub struct RawRow {
+    pub values: Vec<Value>,
+    pub record: Option<FlowRecord>,
+}
+
+impl Plan {
+    /// Evaluates one record; returns whether it passed the record stages.
+    pub fn feed(
+        &self,
+        input: &RecordInput<'_>,
+        format: &Arc<LogFormat>,
+        scratch: &mut Scratch,
+        partial: &mut Partial,
+        row_cap: Option<usize>,
+    ) -> bool {
+        scratch.extras.clear();
+        for stage in &self.stages {
+            let ctx = RecordContext {
+                line: input.line,
+                spans: input.spans,
+                slots: &self.slots,
+                extras: &scratch.extras,
+                timestamp_ms: input.timestamp_ms,
+            };
+            match stage {
+                RecordStage::Filter(e) => {
+                    if !e.eval(&ctx).is_true() {
+                        return false;
+                    }
+                }
+                RecordStage::Compute { expr } => {
+                    let value = expr.eval(&ctx).to_value();
+                    scratch.extras.push(value);
+                }
+                RecordStage::Parse { source, regex } => {
+                    let text = ctx.get(*source);
+                    let captures = text.as_str().and_then(|t| regex.captures(t));
+                    let values: Vec<Value> = (1..regex.captures_len())
+                        .map(|i| {
+                            captures
+                                .as_ref()
+                                .and_then(|c| c.get(i))
+                                .map_or(Value::Null, |m| Value::Str(m.as_str().to_owned()))
+                        })
+                        .collect();
+                    scratch.extras.extend(values);
+                }
+            }
+        }
+        debug_assert!(scratch.extras.len() <= self.extras);
+        let ctx = RecordContext {
+            line: input.line,
+            spans: input.spans,
+            slots: &self.slots,
+            extras: &scratch.extras,
+            timestamp_ms: input.timestamp_ms,
+        };
+        match (partial, &self.stats) {
+            (Partial::Groups(groups), Some(stats)) => groups.fold(stats, &ctx, &mut scratch.key),
+            (Partial::Rows(rows), None) => {
+                if row_cap.is_some_and(|cap| rows.len() >= cap) {
+                    return true;
+                }
+                let values = self.projection.iter().map(|e| e.eval(&ctx).to_value()).collect();
+                let record = if self.records {
+                    FlowRecord::parse(input.line, format).ok()
+                } else {
+                    None
+                };
+                rows.push(RawRow { values, record });
+            }
+            _ => {}
+        }
+        true
+    }
+}
+
+/// Aggregation state of one group.
+#[derive(Debug, Clone)]
+enum AggState {
+    Count(u64),
+    Distinct(FxHashSet<Vec<u8>>),
+    Sum { int: i64, float: f64, floats: bool, seen: bool },
+    Avg { sum: f64, n: u64 },
+    Min(Option<Value>),
+    Max(Option<Value>),
+}
+
+impl AggState {
+    fn new(func: AggFunc) -> Self {
+        match func {
+            AggFunc::Count => AggState::Count(0),
+            AggFunc::CountDistinct => AggState::Distinct(FxHashSet::default()),
+            AggFunc::Sum => AggState::Sum {
+                int: 0,
+                float: 0.0,
+                floats: false,
+                seen: false,
+            },
+            AggFunc::Avg => AggState::Avg { sum: 0.0, n: 0 },
+            AggFunc::Min => AggState::Min(None),
+            AggFunc::Max => AggState::Max(None),
+        }
+    }
+
+    fn update(&mut self, value: Option<&Scalar<'_>>, key: &mut Vec<u8>) {
+        let value = match value {
+            None => {
+                // count(*)
+                if let AggState::Count(n) = self {
+                    *n += 1;
+                }
+                return;
+            }
+            Some(Scalar::Null) => return,
+            Some(v) => v,
+        };
+        match self {
+            AggState::Count(n) => *n += 1,
+            AggState::Distinct(set) => {
+                key.clear();
+                encode_key(value, key);
+                if !set.contains(key.as_slice()) {
+                    set.insert(key.clone());
+                }
+            }
+            AggState::Sum {
+                int,
+                float,
+                floats,
+                seen,
+            } => match value.as_number() {
+                Some(Number::Int(n)) if !*floats => {
+                    *seen = true;
+                    match int.checked_add(n) {
+                        Some(total) => *int = total,
+                        None => {
+                            *floats = true;
+                            *float = *int as f64 + n as f64;
+                        }
+                    }
+                }
+                Some(number) => {
+                    if !*floats {
+                        *floats = true;
+                        *float = *int as f64;
+                    }
+                    *seen = true;
+                    *float += number.as_f64();
+                }
+                None => {}
+            },
+            AggState::Avg { sum, n } => {
+                if let Some(number) = value.as_number() {
+                    *sum += number.as_f64();
+                    *n += 1;
+                }
+            }
+            AggState::Min(current) => {
+                if current
+                    .as_ref()
+                    .is_none_or(|c| value.compare(&Scalar::from_value(c)).is_some_and(|o| o.is_lt()))
+                {
+                    *current = Some(value.to_value());
+                }
+            }
+            AggState::Max(current) => {
+                if current
+                    .as_ref()
+                    .is_none_or(|c| value.compare(&Scalar::from_value(c)).is_some_and(|o| o.is_gt()))
+                {
+                    *current = Some(value.to_value());
+                }
+            }
+        }
+    }
+
+    fn merge(&mut self, other: AggState) {
+        match (self, other) {
+            (AggState::Count(a), AggState::Count(b)) => *a += b,
+            (AggState::Distinct(a), AggState::Distinct(b)) => a.extend(b),
+            (
+                AggState::Sum {
+                    int,
+                    float,
+                    floats,
+                    seen,
+                },
+                AggState::Sum {
+                    int: int2,
+                    float: float2,
+                    floats: floats2,
+                    seen: seen2,
+                },
+            ) => {
+                *seen |= seen2;
+                let exact = (!*floats && !floats2).then(|| int.checked_add(int2)).flatten();
+                match exact {
+                    Some(total) => *int = total,
+                    None => {
+                        let a = if *floats { *float } else { *int as f64 };
+                        let b = if floats2 { float2 } else { int2 as f64 };
+                        *floats = true;
+                        *float = a + b;
+                    }
+                }
+            }
+            (AggState::Avg { sum, n }, AggState::Avg { sum: s2, n: n2 }) => {
+                *sum += s2;
+                *n += n2;
+            }
+            (AggState::Min(a), AggState::Min(b)) => {
+                if let Some(b) = b {
+                    if a.as_ref().is_none_or(|x| b.total_cmp(x).is_lt()) {
+                        *a = Some(b);
+                    }
+                }
+            }
+            (AggState::Max(a), AggState::Max(b)) => {
+                if let Some(b) = b {
+                    if a.as_ref().is_none_or(|x| b.total_cmp(x).is_gt()) {
+                        *a = Some(b);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(&self) -> Value {
+        match self {
+            AggState::Count(n) => Value::Int(i64::try_from(*n).unwrap_or(i64::MAX)),
+            AggState::Distinct(set) => Value::Int(i64::try_from(set.len()).unwrap_or(i64::MAX)),
+            AggState::Sum { seen: false, .. } => Value::Null,
+            AggState::Sum {
+                floats: true,
+                float,
+                ..
+            } => Value::Float(*float),
+            AggState::Sum { int, .. } => Value::Int(*int),
+            AggState::Avg { n: 0, .. } => Value::Null,
+            AggState::Avg { sum, n } => Value::Float(*sum / *n as f64),
+            AggState::Min(v) | AggState::Max(v) => v.clone().unwrap_or(Value::Null),
+        }
+    }
+}
+
+/// Appends a scalar to a group key. Numbers and numeric text share one encoding so that a
+/// port written `22` groups with the number 22.
+fn encode_key(value: &Scalar<'_>, key: &mut Vec<u8>) {
+    match value {
+        Scalar::Null => key.push(0),
+        Scalar::Int(n) => {
+            key.push(1);
+            key.extend_from_slice(&n.to_le_bytes());
+        }
+        Scalar::Bool(b) => {
+            key.push(1);
+            key.extend_from_slice(&i64::from(*b).to_le_bytes());
+        }
+        Scalar::Float(x) => {
+            key.push(2);
+            key.extend_from_slice(&x.to_bits().to_le_bytes());
+        }
+        Scalar::Time(ms) => {
+            key.push(4);
+            key.extend_from_slice(&ms.to_le_bytes());
+        }
+        Scalar::Str(_) | Scalar::Owned(_) => {
+            let text = value.as_str().unwrap_or_default();
+            key.push(3);
+            key.extend_from_slice(&(text.len() as u64).to_le_bytes());
+            key.extend_from_slice(text.as_bytes());
+        }
+    }
+}
+
+/// Groups of one `stats` command: an index by encoded key into a list of states.
+#[derive(Debug)]
+pub struct Groups {
+    index: FxHashMap<Box<[u8]>, usize>,
+    keys: Vec<Vec<Value>>,
+    states: Vec<Vec<AggState>>,
+    aggregates: usize,
+}
+
+impl Default for Groups {
+    fn default() -> Self {
+        Groups::new(0)
+    }
+}
+
+impl Groups {
+    fn new(aggregates: usize) -> Self {
+        Groups {
+            index: FxHashMap::default(),
+            keys: Vec::new(),
+            states: Vec::new(),
+            aggregates,
+        }
+    }
+
+    fn fold<'a>(&mut self, stats: &'a CompiledStats, ctx: &RecordContext<'a>, key: &mut Vec<u8>) {
+        key.clear();
+        let mut key_values: [Option<Scalar<'a>>; 8] = Default::default();
+        let many = stats.keys.len() > key_values.len();
+        for (i, e) in stats.keys.iter().enumerate() {
+            let value = e.eval(ctx);
+            encode_key(&value, key);
+            if !many {
+                key_values[i] = Some(value);
+            }
+        }
+        let group = match self.index.get(key.as_slice()) {
+            Some(&g) => g,
+            None => {
+                let values = if many {
+                    stats.keys.iter().map(|e| e.eval(ctx).to_value()).collect()
+                } else {
+                    key_values[..stats.keys.len()]
+                        .iter()
+                        .map(|v| v.as_ref().map_or(Value::Null, Scalar::to_value))
+                        .collect()
+                };
+                self.keys.push(values);
+                self.states.push(
+                    stats
+                        .aggregates
+                        .iter()
+                        .map(|(func, _)| AggState::new(*func))
+                        .collect(),
+                );
+                let g = self.keys.len() - 1;
+                self.index.insert(key.clone().into_boxed_slice(), g);
+                g
+            }
+        };
+        let mut scratch = Vec::new();
+        for ((_, arg), state) in stats.aggregates.iter().zip(&mut self.states[group]) {
+            match arg {
+                None => state.update(None, &mut scratch),
+                Some(e) => state.update(Some(&e.eval(ctx)), &mut scratch),
+            }
+        }
+    }
+
+    pub fn merge(&mut self, other: Groups) {
+        let Groups {
+            index,
+            keys,
+            states,
+            ..
+        } = other;
+        let mut slots: Vec<Option<(Vec<Value>, Vec<AggState>)>> =
+            keys.into_iter().zip(states).map(Some).collect();
+        for (encoded, g) in index {
+            let Some((key_values, group_states)) = slots.get_mut(g).and_then(Option::take) else {
+                continue;
+            };
+            match self.index.get(&encoded) {
+                Some(&mine) => {
+                    for (a, b) in self.states[mine].iter_mut().zip(group_states) {
+                        a.merge(b);
+                    }
+                }
+                None => {
+                    self.keys.push(key_values);
+                    self.states.push(group_states);
+                    self.index.insert(encoded, self.keys.len() - 1);
+                }
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    fn into_rows(self) -> Vec<Vec<Value>> {
+        let aggregates = self.aggregates;
+        let mut rows: Vec<Vec<Value>> = self
+            .keys
+            .into_iter()
+            .zip(self.states)
+            .map(|(mut key, states)| {
+                key.reserve(aggregates);
+                key.extend(states.iter().map(AggState::finish));
+                key
+            })
+            .collect();
+        // Groups have no order of their own; a stable one keeps output reproducible.
+        rows.sort_by(|a, b| {
+            a.iter()
+                .zip(b.iter())
+                .map(|(x, y)| x.total_cmp(y))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        rows
+    }
+}
+
+impl Partial {
+    pub fn merge(&mut self, other: Partial) {
+        match (self, other) {
+            (Partial::Groups(a), Partial::Groups(b)) => a.merge(b),
+            (Partial::Rows(a), Partial::Rows(b)) => a.extend(b),
+            _ => {}
+        }
+    }
+
+    /// Rows held (for raw queries) or groups (for stats), to bound memory.
+    pub fn len(&self) -> usize {
+        match self {
+            Partial::Groups(g) => g.len(),
+            Partial::Rows(r) => r.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The finished answer: rows after `stats` and the post-stage commands.
+pub struct Finished {
+    pub table: Table,
+    pub records: Vec<FlowRecord>,
+}
+
+/// Finishes a query: turns the merged partial into rows and runs the post-stage commands.
+pub fn finish(shape: &QueryShape, partial: Partial) -> Result<Finished, PlanError> {
+    let (mut columns, rows, mut records): (Vec<String>, Vec<Vec<Value>>, Vec<Option<FlowRecord>>) =
+        match (partial, &shape.stats) {
+            (Partial::Groups(groups), Some(stats)) => {
+                let mut columns: Vec<String> = stats
+                    .by
+                    .iter()
+                    .map(|k| column_name(&k.expr, k.alias.as_ref()))
+                    .collect();
+                columns.extend(stats.aggregates.iter().map(|a| {
+                    a.alias
+                        .clone()
+                        .unwrap_or_else(|| aggregate_name(a.func, &a.arg))
+                }));
+                let rows = groups.into_rows();
+                let records = vec![None; rows.len()];
+                (columns, rows, records)
+            }
+            (Partial::Rows(raw), _) => {
+                let mut columns: Vec<String> =
+                    shape.raw_columns.iter().map(|(n, _)| n.clone()).collect();
+                columns.extend(shape.hidden_columns.iter().cloned());
+                let (rows, records) = raw.into_iter().map(|r| (r.values, r.record)).unzip();
+                (columns, rows, records)
+            }
+            (Partial::Groups(_), None) => (Vec::new(), Vec::new(), Vec::new()),
+        };
+    let shown = if shape.stats.is_some() {
+        columns.len()
+    } else {
+        shape.raw_columns.len()
+    };
+    let mut rows: Vec<(Vec<Value>, Option<FlowRecord>)> = rows.into_iter().zip(records.drain(..)).collect();
+    let mut selection: Option<Vec<usize>> = None;
+    for command in &shape.post {
+        match command {
+            Command::Filter(e) => {
+                let expr = compile_expr(e, &mut RowScope { columns: &columns })?;
+                rows.retain(|(values, _)| expr.eval(&RowContext { values }).is_true());
+            }
+            Command::Sort(keys) => {
+                let compiled: Vec<(CExpr, bool)> = keys
+                    .iter()
+                    .map(|k| Ok((compile_expr(&k.expr, &mut RowScope { columns: &columns })?, k.descending)))
+                    .collect::<Result<_, PlanError>>()?;
+                let mut keyed: Vec<(Vec<Value>, (Vec<Value>, Option<FlowRecord>))> = rows
+                    .into_iter()
+                    .map(|row| {
+                        let ctx = RowContext { values: &row.0 };
+                        let k = compiled.iter().map(|(e, _)| e.eval(&ctx).to_value()).collect();
+                        (k, row)
+                    })
+                    .collect();
+                keyed.sort_by(|(a, _), (b, _)| {
+                    a.iter()
+                        .zip(b)
+                        .zip(&compiled)
+                        .map(|((x, y), (_, desc))| {
+                            let o = x.total_cmp(y);
+                            if *desc {
+                                o.reverse()
+                            } else {
+                                o
+                            }
+                        })
+                        .find(|o| o.is_ne())
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                });
+                rows = keyed.into_iter().map(|(_, row)| row).collect();
+            }
+            Command::Limit(n) => rows.truncate(usize::try_from(*n).unwrap_or(usize::MAX)),
+            Command::Dedup(names) => {
+                let mut scope = RowScope { columns: &columns };
+                let slots: Vec<usize> = names.iter().map(|n| scope.slot(n)).collect::<Result<_, _>>()?;
+                let mut seen = FxHashSet::default();
+                rows.retain(|(values, _)| {
+                    let mut key = Vec::new();
+                    for &s in &slots {
+                        encode_key(&Scalar::from_value(&values[s]), &mut key);
+                    }
+                    seen.insert(key)
+                });
+            }
+            Command::Fields(list) | Command::Display(list) => {
+                let mut chosen = Vec::new();
+                for p in list {
+                    let name = column_name(&p.expr, p.alias.as_ref());
+                    let index = match (&p.expr, &p.alias) {
+                        (Expr::Field(f), None) => RowScope { columns: &columns }.slot(f)?,
+                        _ => {
+                            let expr = compile_expr(&p.expr, &mut RowScope { columns: &columns })?;
+                            for (values, _) in &mut rows {
+                                let v = expr.eval(&RowContext { values }).to_value();
+                                values.push(v);
+                            }
+                            columns.push(name);
+                            columns.len() - 1
+                        }
+                    };
+                    chosen.push(index);
+                }
+                if matches!(command, Command::Display(_)) || selection.is_some() {
+                    selection = Some(chosen);
+                } else {
+                    selection = Some(chosen);
+                }
+            }
+            Command::Stats(_) | Command::Parse(_) => {}
+        }
+    }
+    let selection = selection.unwrap_or_else(|| (0..shown).collect());
+    let table = Table {
+        columns: selection.iter().map(|&i| columns[i].clone()).collect(),
+        rows: rows
+            .iter()
+            .map(|(values, _)| selection.iter().map(|&i| values.get(i).cloned().unwrap_or(Value::Null)).collect())
+            .collect(),
+    };
+    let records = rows.into_iter().filter_map(|(_, r)| r).collect();
+    Ok(Finished { table, records })
+}
+
+impl QueryShape {
+    pub fn row_cap(&self) -> Option<usize> {
+        self.leading_limit()
+    }
+}

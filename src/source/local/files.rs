@@ -1,0 +1,463 @@
+//! Finding flow-log files and reading them as lines.
+//!
+//! Owns file discovery (files and folders, recursive, in a stable order), telling plain text,
+//! gzip (multi-member, as S3 writes it) and CloudWatch Logs subscription JSON apart by their
+//! first bytes, and cutting large plain files into chunks that start on line boundaries so
+//! both cores read one big file.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use flate2::read::MultiGzDecoder;
+use memchr::memchr;
+
+/// Plain files above this size are read as several chunks in parallel.
+pub const CHUNK_BYTES: u64 = 32 * 1024 * 1024;
+const READ_BUFFER: usize = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("{path}: no such file or folder")]
+    NotFound { path: PathBuf },
+    #[error("{path}: cannot read: {source}")]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path}: not valid gzip: {source} (is the file complete?)")]
+    BadGzip {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path}: starts with `{{` but is not a CloudWatch Logs subscription payload (`logEvents`): {reason}")]
+    BadJson { path: PathBuf, reason: String },
+    #[error("no flow-log files found in {paths}; folders are searched for *.log, *.log.gz, *.gz and *.txt files")]
+    NoFiles { paths: String },
+}
+
+/// How a file's bytes are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Plain,
+    Gzip,
+}
+
+/// How a file's records are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One record per line, perhaps with header lines.
+    Lines,
+    /// A CloudWatch Logs subscription payload: `{"logEvents": [{"message": ...}]}`, possibly
+    /// several concatenated (as Firehose delivers them).
+    SubscriptionJson,
+}
+
+#[derive(Debug, Clone)]
+pub struct InputFile {
+    pub path: PathBuf,
+    pub size: u64,
+    pub encoding: Encoding,
+    pub layout: Layout,
+}
+
+/// Lists the files behind the given paths: files as given, folders recursively, each folder's
+/// entries in name order so runs are reproducible. Folders skip hidden entries and files whose
+/// names do not look like flow logs; the count of those is returned.
+pub fn discover(paths: &[PathBuf]) -> Result<(Vec<InputFile>, usize), InputError> {
+    let mut files = Vec::new();
+    let mut skipped = 0;
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => InputError::NotFound { path: path.clone() },
+            _ => InputError::Unreadable {
+                path: path.clone(),
+                source: e,
+            },
+        })?;
+        if meta.is_dir() {
+            walk(path, &mut files, &mut skipped)?;
+        } else {
+            files.push(sniff(path, meta.len())?);
+        }
+    }
+    if files.is_empty() {
+        let paths = paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(InputError::NoFiles { paths });
+    }
+    Ok((files, skipped))
+}
+
+fn walk(dir: &Path, files: &mut Vec<InputFile>, skipped: &mut usize) -> Result<(), InputError> {
+    let unreadable = |source| InputError::Unreadable {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(unreadable)?
+        .collect::<Result<_, _>>()
+        .map_err(unreadable)?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        let meta = std::fs::metadata(&path).map_err(|source| InputError::Unreadable {
+            path: path.clone(),
+            source,
+        })?;
+        if meta.is_dir() {
+            walk(&path, files, skipped)?;
+        } else if looks_like_flow_log(&name) {
+            files.push(sniff(&path, meta.len())?);
+        } else {
+            *skipped += 1;
+        }
+    }
+    Ok(())
+}
+
+fn looks_like_flow_log(name: &str) -> bool {
+    [".log", ".gz", ".txt"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+}
+
+/// Decides encoding and layout from the first bytes, never from the name.
+fn sniff(path: &Path, size: u64) -> Result<InputFile, InputError> {
+    let unreadable = |source| InputError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut head = [0u8; 2];
+    let mut file = File::open(path).map_err(unreadable)?;
+    let n = read_up_to(&mut file, &mut head).map_err(unreadable)?;
+    let encoding = if n == 2 && head == [0x1f, 0x8b] {
+        Encoding::Gzip
+    } else {
+        Encoding::Plain
+    };
+    let first = match encoding {
+        Encoding::Plain => {
+            let mut first = [0u8; 64];
+            file.seek(SeekFrom::Start(0)).map_err(unreadable)?;
+            let n = read_up_to(&mut file, &mut first).map_err(unreadable)?;
+            first[..n].iter().copied().find(|b| !b.is_ascii_whitespace())
+        }
+        Encoding::Gzip => {
+            file.seek(SeekFrom::Start(0)).map_err(unreadable)?;
+            let mut decoder = MultiGzDecoder::new(BufReader::new(file));
+            let mut first = [0u8; 64];
+            let n = read_up_to(&mut decoder, &mut first).map_err(|source| InputError::BadGzip {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            first[..n].iter().copied().find(|b| !b.is_ascii_whitespace())
+        }
+    };
+    let layout = if first == Some(b'{') {
+        Layout::SubscriptionJson
+    } else {
+        Layout::Lines
+    };
+    Ok(InputFile {
+        path: path.to_path_buf(),
+        size,
+        encoding,
+        layout,
+    })
+}
+
+fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// A unit of parallel work: a whole file, or one chunk of a large plain file.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    pub file: usize,
+    /// Byte range of a plain file's chunk; `None` for the whole file.
+    pub range: Option<(u64, u64)>,
+}
+
+impl Unit {
+    pub fn starts_file(&self) -> bool {
+        self.range.is_none_or(|(start, _)| start == 0)
+    }
+}
+
+/// Cuts the files into units: large plain line files into chunks, everything else whole.
+pub fn units(files: &[InputFile], chunk_bytes: u64) -> Vec<Unit> {
+    let mut units = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        let chunkable = file.encoding == Encoding::Plain && file.layout == Layout::Lines;
+        if chunkable && file.size > chunk_bytes && chunk_bytes > 0 {
+            let mut start = 0;
+            while start < file.size {
+                let end = (start + chunk_bytes).min(file.size);
+                units.push(Unit {
+                    file: i,
+                    range: Some((start, end)),
+                });
+                start = end;
+            }
+        } else {
+            units.push(Unit {
+                file: i,
+                range: None,
+            });
+        }
+    }
+    units
+}
+
+/// Calls `f` for each line of the unit (without its `\n`), with the number of bytes consumed
+/// so far (for progress). A chunk owns the lines that start inside its range.
+pub fn for_each_line(
+    file: &InputFile,
+    range: Option<(u64, u64)>,
+    mut f: impl FnMut(&[u8]),
+    mut progress: impl FnMut(u64),
+) -> Result<(), InputError> {
+    let unreadable = |source| InputError::Unreadable {
+        path: file.path.clone(),
+        source,
+    };
+    let mut handle = File::open(&file.path).map_err(unreadable)?;
+    match file.encoding {
+        Encoding::Gzip => {
+            let decoder = MultiGzDecoder::new(BufReader::with_capacity(READ_BUFFER, handle));
+            let mut counting = CountingReader {
+                inner: decoder,
+                compressed: 0,
+            };
+            split_lines(&mut counting, 0, None, false, &mut f, &mut progress).map_err(|source| {
+                InputError::BadGzip {
+                    path: file.path.clone(),
+                    source,
+                }
+            })
+        }
+        Encoding::Plain => {
+            let (start, end) = range.unwrap_or((0, file.size));
+            let skip_first = start > 0;
+            let from = start.saturating_sub(1);
+            handle.seek(SeekFrom::Start(from)).map_err(unreadable)?;
+            split_lines(&mut handle, from, Some(end), skip_first, &mut f, &mut progress)
+                .map_err(unreadable)
+        }
+    }
+}
+
+/// Reports progress by decompressed bytes for gzip: the size on disk is only an estimate.
+struct CountingReader<R> {
+    inner: R,
+    compressed: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.compressed += n as u64;
+        Ok(n)
+    }
+}
+
+fn split_lines(
+    reader: &mut impl Read,
+    mut pos: u64,
+    end: Option<u64>,
+    mut skip_first: bool,
+    f: &mut impl FnMut(&[u8]),
+    progress: &mut impl FnMut(u64),
+) -> io::Result<()> {
+    let mut buf = vec![0u8; READ_BUFFER];
+    let mut filled = 0;
+    let mut line_start = 0;
+    let mut scan = 0;
+    loop {
+        while let Some(offset) = memchr(b'\n', &buf[scan..filled]) {
+            let newline = scan + offset;
+            if end.is_some_and(|e| pos >= e) {
+                return Ok(());
+            }
+            let line = &buf[line_start..newline];
+            if skip_first {
+                skip_first = false;
+            } else {
+                f(line);
+            }
+            pos += (newline + 1 - line_start) as u64;
+            line_start = newline + 1;
+            scan = line_start;
+        }
+        scan = filled;
+        if line_start > 0 {
+            buf.copy_within(line_start..filled, 0);
+            filled -= line_start;
+            scan -= line_start;
+            line_start = 0;
+        }
+        if filled == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        let n = loop {
+            match reader.read(&mut buf[filled..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
+        progress(n as u64);
+        if n == 0 {
+            let last_is_ours = end.is_none_or(|e| pos < e);
+            if filled > 0 && last_is_ours && !skip_first {
+                f(&buf[..filled]);
+            }
+            return Ok(());
+        }
+        filled += n;
+    }
+}
+
+/// Reads the messages of a subscription payload (possibly several concatenated objects).
+pub fn subscription_messages(file: &InputFile) -> Result<Vec<String>, InputError> {
+    let unreadable = |source| InputError::Unreadable {
+        path: file.path.clone(),
+        source,
+    };
+    let handle = File::open(&file.path).map_err(unreadable)?;
+    let mut text = Vec::new();
+    match file.encoding {
+        Encoding::Gzip => MultiGzDecoder::new(BufReader::new(handle))
+            .read_to_end(&mut text)
+            .map_err(|source| InputError::BadGzip {
+                path: file.path.clone(),
+                source,
+            })?,
+        Encoding::Plain => BufReader::new(handle).read_to_end(&mut text).map_err(unreadable)?,
+    };
+    let bad = |reason: String| InputError::BadJson {
+        path: file.path.clone(),
+        reason,
+    };
+    let mut messages = Vec::new();
+    for object in serde_json::Deserializer::from_slice(&text).into_iter::<serde_json::Value>() {
+        let object = object.map_err(|e| bad(e.to_string()))?;
+        if object.get("messageType").and_then(|t| t.as_str()) == Some("CONTROL_MESSAGE") {
+            continue;
+        }
+        let events = object
+            .get("logEvents")
+            .and_then(|e| e.as_array())
+            .ok_or_else(|| bad("no `logEvents` array".to_owned()))?;
+        for event in events {
+            let message = event
+                .get("message")
+                .and_then(|m| m.as_str())
+                .ok_or_else(|| bad("a log event has no `message` string".to_owned()))?;
+            messages.push(message.to_owned());
+        }
+    }
+    Ok(messages)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn lines_of(data: &[u8], range: Option<(u64, u64)>) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.log");
+        std::fs::write(&path, data).unwrap();
+        let file = sniff(&path, data.len() as u64).unwrap();
+        let mut out = Vec::new();
+        for_each_line(&file, range, |l| out.push(String::from_utf8_lossy(l).into_owned()), |_| {})
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn chunks_partition_the_lines_exactly() {
+        let data = b"aa\nbbbb\n\ncc\nddd";
+        let all = lines_of(data, None);
+        assert_eq!(all, vec!["aa", "bbbb", "", "cc", "ddd"]);
+        for cut in 0..=data.len() as u64 {
+            let mut joined = lines_of(data, Some((0, cut)));
+            joined.extend(lines_of(data, Some((cut, data.len() as u64))));
+            assert_eq!(joined, all, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn reads_multi_member_gzip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.log.gz");
+        let mut bytes = Vec::new();
+        for part in ["one\ntwo\n", "three\n"] {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            enc.write_all(part.as_bytes()).unwrap();
+            bytes.extend(enc.finish().unwrap());
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let file = sniff(&path, bytes.len() as u64).unwrap();
+        assert_eq!(file.encoding, Encoding::Gzip);
+        let mut out = Vec::new();
+        for_each_line(&file, None, |l| out.push(String::from_utf8_lossy(l).into_owned()), |_| {})
+            .unwrap();
+        assert_eq!(out, vec!["one", "two", "three"]);
+    }
+
+    #[test]
+    fn truncated_gzip_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.log.gz");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&[b'x'; 10000]).unwrap();
+        let bytes = enc.finish().unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        let file = sniff(&path, 0).unwrap();
+        let err = for_each_line(&file, None, |_| {}, |_| {}).unwrap_err();
+        assert!(matches!(err, InputError::BadGzip { .. }), "{err}");
+    }
+
+    #[test]
+    fn discovery_recurses_in_name_order_and_skips_other_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("AWSLogs/1/vpcflowlogs/us-east-1");
+        std::fs::create_dir_all(&nested).unwrap();
+        std::fs::write(nested.join("b.log"), "x\n").unwrap();
+        std::fs::write(nested.join("a.log"), "x\n").unwrap();
+        std::fs::write(dir.path().join("README.md"), "x\n").unwrap();
+        std::fs::write(dir.path().join(".hidden.log"), "x\n").unwrap();
+        let (files, skipped) = discover(&[dir.path().to_path_buf()]).unwrap();
+        let names: Vec<_> = files
+            .iter()
+            .map(|f| f.path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["a.log", "b.log"]);
+        assert_eq!(skipped, 1);
+        assert!(matches!(
+            discover(&[dir.path().join("missing")]),
+            Err(InputError::NotFound { .. })
+        ));
+    }
+}

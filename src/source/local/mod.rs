@@ -1,0 +1,453 @@
+//! The embedded engine: answers Logs Insights queries from flow-log files on disk.
+//!
+//! Files are read in parallel (whole gzip files, chunks of large plain files), each line is
+//! classified (header, record, blank), records are checked against their layout and fed to
+//! every query of the run in one pass, so a command asking several questions reads its input
+//! once. Memory holds the aggregation state, not the input.
+
+pub mod eval;
+pub mod files;
+pub mod value;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use self::eval::{Partial, Plan, PlanError, QueryShape, RecordInput, Scratch};
+use self::files::{InputError, InputFile, Layout, Unit};
+use self::value::parse_i64;
+use crate::flow::{classify_line, normalize_epoch_s, split_tokens, Field, LineKind, LogFormat};
+use crate::insights::ast::Query;
+use crate::source::{Malformed, QueryOutput, Statistics, Window};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("{0}")]
+    Plan(#[from] PlanError),
+    #[error("{path}:{line}: malformed record: {reason} (--strict stops at the first malformed line; without it such lines are counted and skipped)")]
+    Strict {
+        path: String,
+        line: u64,
+        reason: String,
+    },
+}
+
+/// What the engine reads and how.
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    pub inputs: Vec<PathBuf>,
+    /// The layout of records in files without a header line.
+    pub format: LogFormat,
+    pub strict: bool,
+    pub chunk_bytes: u64,
+}
+
+/// One question for a run: a parsed query, and whether to return whole records.
+#[derive(Debug, Clone)]
+pub struct QuerySpec {
+    pub query: Query,
+    pub records: bool,
+}
+
+/// The answers of a run, in the order the queries were given.
+#[derive(Debug)]
+pub struct LocalRun {
+    pub outputs: Vec<QueryOutput>,
+    pub statistics: Statistics,
+    pub warnings: Vec<String>,
+}
+
+/// Progress callbacks: the total input size once known, then bytes read as they are read.
+pub trait Progress: Sync {
+    fn total(&self, _bytes: u64) {}
+    fn advance(&self, _bytes: u64) {}
+}
+
+/// For callers that show no progress.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+pub fn run(
+    options: &LocalOptions,
+    specs: &[QuerySpec],
+    window: Window,
+    progress: &dyn Progress,
+) -> Result<LocalRun, LocalError> {
+    let shapes: Vec<QueryShape> = specs
+        .iter()
+        .map(|s| QueryShape::new(&s.query, s.records))
+        .collect::<Result<_, _>>()?;
+    // Compile once up front for the default layout, so a bad query fails before any reading.
+    for shape in &shapes {
+        Plan::compile(shape, &options.format)?;
+    }
+    let (files, skipped) = files::discover(&options.inputs)?;
+    progress.total(files.iter().map(|f| f.size).sum());
+    let mut warnings = Vec::new();
+    let units = files::units(&files, options.chunk_bytes);
+    let ctx = RunContext {
+        files: &files,
+        shapes: &shapes,
+        default_format: Arc::new(options.format.clone()),
+        window,
+        progress,
+    };
+    let mut total = UnitResult::new(&shapes);
+    // Batches bound the memory held in unmerged partials; a file's chunks stay in one batch
+    // so a file whose layout changes mid-way can be read again as a whole.
+    for batch in batches(&units, 64) {
+        let results: Vec<Result<UnitResult, InputError>> =
+            batch.par_iter().map(|unit| ctx.process(unit)).collect();
+        let mut results = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+        for file in redo_files(batch, &results) {
+            let whole = Unit { file, range: None };
+            let redone = ctx.process(&whole)?;
+            for (unit, result) in batch.iter().zip(results.iter_mut()) {
+                if unit.file == file {
+                    *result = UnitResult::new(&shapes);
+                }
+            }
+            results.push(redone);
+        }
+        // Line numbers in chunks count from the chunk; shift them by the lines before it.
+        let mut lines_before: HashMap<usize, u64> = HashMap::new();
+        for (unit, mut result) in batch.iter().zip(results.drain(..batch.len())) {
+            let offset = lines_before.entry(unit.file).or_insert(0);
+            for example in &mut result.statistics.malformed_examples {
+                example.line += *offset;
+            }
+            *offset += result.lines;
+            total.absorb(result);
+        }
+        for result in results {
+            total.absorb(result);
+        }
+        if options.strict {
+            if let Some(first) = total.statistics.malformed_examples.first() {
+                return Err(LocalError::Strict {
+                    path: first.path.clone(),
+                    line: first.line,
+                    reason: first.reason.clone(),
+                });
+            }
+        }
+    }
+    let mut statistics = total.statistics;
+    statistics.files = files.len() as u64;
+    statistics.files_skipped = skipped as u64;
+    statistics.malformed_examples.sort_by(|a, b| {
+        (files_index(&files, &a.path), a.line).cmp(&(files_index(&files, &b.path), b.line))
+    });
+    statistics.malformed_examples.truncate(Statistics::MAX_EXAMPLES);
+    warnings.extend(total.missing.into_iter().map(|(field, path)| {
+        format!("the query uses `{field}`, which the records of {path} do not have; it is null there")
+    }));
+    let mut outputs = Vec::with_capacity(shapes.len());
+    for ((shape, partial), matched) in shapes.iter().zip(total.partials).zip(total.matched) {
+        let finished = eval::finish(shape, partial.into_partial())?;
+        outputs.push(QueryOutput {
+            table: finished.table,
+            records: finished.records,
+            records_matched: matched,
+        });
+    }
+    statistics.records_matched = outputs.first().map_or(0, |o| o.records_matched);
+    Ok(LocalRun {
+        outputs,
+        statistics,
+        warnings,
+    })
+}
+
+fn files_index(files: &[InputFile], path: &str) -> usize {
+    files
+        .iter()
+        .position(|f| f.path.display().to_string() == path)
+        .unwrap_or(usize::MAX)
+}
+
+fn batches(units: &[Unit], size: usize) -> Vec<&[Unit]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < units.len() {
+        let mut end = (start + size).min(units.len());
+        while end < units.len() && units[end].file == units[end - 1].file {
+            end += 1;
+        }
+        out.push(&units[start..end]);
+        start = end;
+    }
+    out
+}
+
+/// Chunked files in which a chunk met a header different from the layout it assumed.
+fn redo_files(batch: &[Unit], results: &[UnitResult]) -> Vec<usize> {
+    let mut files: Vec<usize> = batch
+        .iter()
+        .zip(results)
+        .filter(|(unit, result)| unit.range.is_some() && result.layout_changed)
+        .map(|(unit, _)| unit.file)
+        .collect();
+    files.dedup();
+    files
+}
+
+/// A partial for a raw query keeps its rows in input order across units.
+enum Accumulated {
+    Partial(Partial),
+}
+
+impl Accumulated {
+    fn into_partial(self) -> Partial {
+        match self {
+            Accumulated::Partial(p) => p,
+        }
+    }
+}
+
+struct UnitResult {
+    partials: Vec<Accumulated>,
+    matched: Vec<u64>,
+    statistics: Statistics,
+    lines: u64,
+    layout_changed: bool,
+    missing: Vec<(String, String)>,
+}
+
+impl UnitResult {
+    fn new(shapes: &[QueryShape]) -> Self {
+        UnitResult {
+            partials: shapes
+                .iter()
+                .map(|s| {
+                    Accumulated::Partial(if s.has_stats() {
+                        Partial::Groups(eval::Groups::default())
+                    } else {
+                        Partial::Rows(Vec::new())
+                    })
+                })
+                .collect(),
+            matched: vec![0; shapes.len()],
+            statistics: Statistics::default(),
+            lines: 0,
+            layout_changed: false,
+            missing: Vec::new(),
+        }
+    }
+
+    fn absorb(&mut self, other: UnitResult) {
+        for (mine, theirs) in self.partials.iter_mut().zip(other.partials) {
+            let (Accumulated::Partial(a), Accumulated::Partial(b)) = (mine, theirs);
+            a.merge(b);
+        }
+        for (a, b) in self.matched.iter_mut().zip(other.matched) {
+            *a += b;
+        }
+        let s = &mut self.statistics;
+        let o = other.statistics;
+        s.bytes_scanned += o.bytes_scanned;
+        s.records_scanned += o.records_scanned;
+        s.nodata_records += o.nodata_records;
+        s.skipdata_records += o.skipdata_records;
+        s.outside_window += o.outside_window;
+        s.malformed_lines += o.malformed_lines;
+        s.malformed_examples.extend(o.malformed_examples);
+        for m in other.missing {
+            if !self.missing.contains(&m) {
+                self.missing.push(m);
+            }
+        }
+    }
+}
+
+struct RunContext<'a> {
+    files: &'a [InputFile],
+    shapes: &'a [QueryShape],
+    default_format: Arc<LogFormat>,
+    window: Window,
+    progress: &'a dyn Progress,
+}
+
+/// The plans of every query for one layout, with the columns the reader needs.
+struct LayoutPlans {
+    format: Arc<LogFormat>,
+    plans: Vec<Plan>,
+    start: Option<usize>,
+    status: Option<usize>,
+}
+
+impl RunContext<'_> {
+    fn plans_for(&self, format: Arc<LogFormat>) -> Result<LayoutPlans, PlanError> {
+        let plans = self
+            .shapes
+            .iter()
+            .map(|s| Plan::compile(s, &format))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(LayoutPlans {
+            start: format.position(Field::Start),
+            status: format.position(Field::LogStatus),
+            plans,
+            format,
+        })
+    }
+
+    fn process(&self, unit: &Unit) -> Result<UnitResult, InputError> {
+        let file = &self.files[unit.file];
+        let path = file.path.display().to_string();
+        let mut result = UnitResult::new(self.shapes);
+        let mut layouts: HashMap<Arc<LogFormat>, LayoutPlans> = HashMap::new();
+        let mut current = Arc::clone(&self.default_format);
+        let mut scratch = Scratch::default();
+        let mut spans = Vec::with_capacity(32);
+        let mut line_number: u64 = 0;
+        let caps: Vec<Option<usize>> = self.shapes.iter().map(QueryShape::row_cap).collect();
+        let mut plan_error = None;
+        let mut handle_line = |raw: &[u8], result: &mut UnitResult| {
+            line_number += 1;
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            let stats = &mut result.statistics;
+            stats.bytes_scanned += raw.len() as u64 + 1;
+            match classify_line(raw) {
+                LineKind::Blank => return,
+                LineKind::Header(format) => {
+                    let format = Arc::new(format);
+                    let first_line_of_file = unit.starts_file() && line_number == 1;
+                    if format != current && !first_line_of_file && unit.range.is_some() {
+                        result.layout_changed = true;
+                    }
+                    current = format;
+                    return;
+                }
+                LineKind::Record => {}
+            }
+            let malformed = |stats: &mut Statistics, reason: String| {
+                stats.malformed_lines += 1;
+                if stats.malformed_examples.len() < Statistics::MAX_EXAMPLES {
+                    stats.malformed_examples.push(Malformed {
+                        path: path.clone(),
+                        line: line_number,
+                        reason,
+                    });
+                }
+            };
+            let Ok(line) = std::str::from_utf8(raw) else {
+                malformed(stats, "not UTF-8 text".to_owned());
+                return;
+            };
+            if !layouts.contains_key(&current) {
+                match self.plans_for(Arc::clone(&current)) {
+                    Ok(plans) => {
+                        for plan in &plans.plans {
+                            for field in &plan.missing_fields {
+                                result.missing.push((field.clone(), path.clone()));
+                            }
+                        }
+                        layouts.insert(Arc::clone(&current), plans);
+                    }
+                    Err(e) => {
+                        plan_error.get_or_insert(e);
+                        return;
+                    }
+                }
+            }
+            let Some(layout) = layouts.get(&current) else {
+                return;
+            };
+            let stats = &mut result.statistics;
+            split_tokens(raw, &mut spans);
+            if spans.len() != layout.format.len() {
+                let reason = format!(
+                    "expected {} fields ({}), found {}",
+                    layout.format.len(),
+                    layout_origin(&layout.format, &self.default_format),
+                    spans.len()
+                );
+                malformed(stats, reason);
+                return;
+            }
+            stats.records_scanned += 1;
+            if let Some(i) = layout.status {
+                let (s, e) = spans[i];
+                match &raw[s..e] {
+                    b"NODATA" => stats.nodata_records += 1,
+                    b"SKIPDATA" => stats.skipdata_records += 1,
+                    _ => {}
+                }
+            }
+            let timestamp_ms = layout.start.and_then(|i| {
+                let (s, e) = spans[i];
+                parse_i64(&raw[s..e]).map(|v| normalize_epoch_s(v).saturating_mul(1000))
+            });
+            if !self.window.is_unbounded() {
+                if let Some(ms) = timestamp_ms {
+                    if !self.window.contains_ms(ms) {
+                        stats.outside_window += 1;
+                        return;
+                    }
+                }
+            }
+            let input = RecordInput {
+                line,
+                spans: &spans,
+                timestamp_ms,
+            };
+            for (q, (plan, acc)) in layout.plans.iter().zip(&mut result.partials).enumerate() {
+                let Accumulated::Partial(partial) = acc;
+                if plan.feed(&input, &layout.format, &mut scratch, partial, caps[q]) {
+                    result.matched[q] += 1;
+                }
+            }
+        };
+        match file.layout {
+            Layout::Lines => {
+                files::for_each_line(
+                    file,
+                    unit.range,
+                    |line| handle_line(line, &mut result),
+                    |n| self.progress.advance(n),
+                )?;
+            }
+            Layout::SubscriptionJson => {
+                let messages = files::subscription_messages(file)?;
+                self.progress.advance(file.size);
+                for message in messages {
+                    handle_line(message.as_bytes(), &mut result);
+                }
+            }
+        }
+        result.lines = line_number;
+        if let Some(e) = plan_error {
+            // Layouts met inside files compile like the default one did; a failure here means
+            // a field name conflicts with the query in a way only that layout shows.
+            result.statistics.malformed_lines += 1;
+            result.statistics.malformed_examples.push(Malformed {
+                path,
+                line: 0,
+                reason: format!("the query cannot run on this file's layout: {e}"),
+            });
+        }
+        Ok(result)
+    }
+}
+
+fn layout_origin(format: &LogFormat, default: &LogFormat) -> &'static str {
+    if format == default {
+        "the layout given by --log-format or the default v2 format"
+    } else {
+        "the layout of the file's header line"
+    }
+}
+
+/// Counts bytes read, for callers that want a total without a progress bar.
+#[derive(Default)]
+pub struct ByteCounter(pub AtomicU64);
+impl Progress for ByteCounter {
+    fn advance(&self, bytes: u64) {
+        self.0.fetch_add(bytes, Ordering::Relaxed);
+    }
+}

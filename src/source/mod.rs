@@ -1,0 +1,217 @@
+//! Where answers come from: the embedded engine over files (`local`) and, later, CloudWatch Logs
+//! Insights. Both answer the same parsed query with the same row shape.
+//!
+//! Owns the result types every source produces: typed values, rows keyed by field name, the
+//! statistics of a run and the time window.
+
+pub mod local;
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+use crate::flow::FlowRecord;
+
+/// A typed value of a result row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Float(f64),
+    Str(String),
+    /// A point in time in epoch milliseconds (`@timestamp`, `bin(...)`).
+    Time(i64),
+}
+
+impl Value {
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(n) | Value::Time(n) => Some(*n),
+            Value::Float(f) if f.fract() == 0.0 && f.is_finite() => {
+                // Exact: the value is integral; out-of-range floats saturate.
+                Some(*f as i64)
+            }
+            Value::Str(s) => s.parse().ok(),
+            _ => None,
+        }
+    }
+
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(n) | Value::Time(n) => Some(*n as f64),
+            Value::Float(f) => Some(*f),
+            Value::Str(s) => s.parse().ok(),
+            Value::Null => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// The order `sort` uses: nulls first, then numbers (and times), then strings.
+    pub fn total_cmp(&self, other: &Value) -> Ordering {
+        fn rank(v: &Value) -> u8 {
+            match v {
+                Value::Null => 0,
+                Value::Int(_) | Value::Float(_) | Value::Time(_) => 1,
+                Value::Str(_) => 2,
+            }
+        }
+        match (self, other) {
+            (Value::Int(a), Value::Int(b)) | (Value::Time(a), Value::Time(b)) => a.cmp(b),
+            (Value::Str(a), Value::Str(b)) => a.cmp(b),
+            (a, b) if rank(a) == 1 && rank(b) == 1 => {
+                let (x, y) = (a.as_f64().unwrap_or(0.0), b.as_f64().unwrap_or(0.0));
+                x.total_cmp(&y)
+            }
+            (a, b) => rank(a).cmp(&rank(b)),
+        }
+    }
+}
+
+/// Times print the way Logs Insights shows them, in UTC with milliseconds.
+pub fn format_time_ms(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// Seconds since the epoch as RFC 3339, for report windows.
+pub fn format_time_s(s: i64) -> String {
+    DateTime::<Utc>::from_timestamp(s, 0)
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+        .unwrap_or_else(|| s.to_string())
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => Ok(()),
+            Value::Int(n) => write!(f, "{n}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::Str(s) => f.write_str(s),
+            Value::Time(ms) => f.write_str(&format_time_ms(*ms)),
+        }
+    }
+}
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Null => serializer.serialize_unit(),
+            Value::Int(n) => serializer.serialize_i64(*n),
+            Value::Float(x) => serializer.serialize_f64(*x),
+            Value::Str(s) => serializer.serialize_str(s),
+            Value::Time(ms) => serializer.serialize_str(&format_time_ms(*ms)),
+        }
+    }
+}
+
+/// The answer to one query: named columns and rows of values aligned with them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Table {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+impl Table {
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == name)
+    }
+
+    /// Rows as objects keyed by column name, for JSON.
+    pub fn keyed_rows(&self) -> impl Iterator<Item = KeyedRow<'_>> {
+        self.rows.iter().map(move |values| KeyedRow {
+            columns: &self.columns,
+            values,
+        })
+    }
+}
+
+/// A row borrowed with its column names; serializes as a JSON object.
+pub struct KeyedRow<'a> {
+    columns: &'a [String],
+    values: &'a [Value],
+}
+
+impl Serialize for KeyedRow<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.columns.len()))?;
+        for (name, value) in self.columns.iter().zip(self.values) {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+/// A file line that is not a record of its layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed {
+    pub path: String,
+    pub line: u64,
+    pub reason: String,
+}
+
+/// What a run read and skipped, reported on stderr after the answer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Statistics {
+    pub files: u64,
+    /// Files in input folders passed over because their names do not look like flow logs.
+    pub files_skipped: u64,
+    pub bytes_scanned: u64,
+    pub records_scanned: u64,
+    pub records_matched: u64,
+    pub nodata_records: u64,
+    pub skipdata_records: u64,
+    pub outside_window: u64,
+    pub malformed_lines: u64,
+    /// The first few malformed lines, in file and line order.
+    pub malformed_examples: Vec<Malformed>,
+}
+
+impl Statistics {
+    pub const MAX_EXAMPLES: usize = 5;
+
+    /// SKIPDATA records mean the flow-log service dropped records in their capture window.
+    pub fn coverage_incomplete(&self) -> bool {
+        self.skipdata_records > 0
+    }
+}
+
+/// The answer to one query, with what it cost.
+#[derive(Debug, Clone, Default)]
+pub struct QueryOutput {
+    pub table: Table,
+    /// Whole records, for `query --records`: filled only when records were asked for.
+    pub records: Vec<FlowRecord>,
+    /// Records that passed the query's record stages (its filters).
+    pub records_matched: u64,
+}
+
+/// The inclusive time window a run covers, in epoch seconds; either end may be open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Window {
+    pub start_s: Option<i64>,
+    pub end_s: Option<i64>,
+}
+
+impl Window {
+    pub fn contains_ms(&self, ms: i64) -> bool {
+        let s = ms.div_euclid(1000);
+        self.start_s.is_none_or(|start| s >= start) && self.end_s.is_none_or(|end| s <= end)
+    }
+
+    pub fn is_unbounded(&self) -> bool {
+        self.start_s.is_none() && self.end_s.is_none()
+    }
+}
