@@ -217,13 +217,13 @@ mod tests {
 
     #[test]
     fn parses_a_log_format_string_and_round_trips() {
-        let text = "${version} ${interface-id} ${srcaddr} ${dstaddr} ${tgw-id}";
+        let text = "${version} ${interface-id} ${srcaddr} ${dstaddr} ${custom-note}";
         let format = LogFormat::parse(text).unwrap();
         assert_eq!(format.len(), 5);
         assert_eq!(format.to_string(), text);
         assert_eq!(format.resolve("interfaceId"), Some(1));
         assert_eq!(format.resolve("dstaddr"), Some(3));
-        assert_eq!(format.resolve("tgw-id"), Some(4));
+        assert_eq!(format.resolve("custom-note"), Some(4));
         assert_eq!(format.resolve("dstPort"), None);
         assert_eq!(format.columns()[4].field, None);
     }

@@ -24,7 +24,8 @@ impl Reporter {
     }
 
     pub fn warn(&self, message: &str) {
-        self.line(&format!("warning: {}", escape_control(message)));
+        let lines: Vec<String> = message.lines().map(escape_control).collect();
+        self.line(&format!("warning: {}", lines.join("\n")));
     }
 
     fn line(&self, text: &str) {

@@ -1294,7 +1294,17 @@ pub fn finish(shape: &QueryShape, partial: Partial) -> Result<Finished, PlanErro
                         .clone()
                         .unwrap_or_else(|| aggregate_name(a.func, &a.arg))
                 }));
-                let rows = groups.into_rows();
+                let mut rows = groups.into_rows();
+                if rows.is_empty() && stats.by.is_empty() {
+                    // A total over nothing is still one row: count 0, other aggregates null.
+                    rows.push(
+                        stats
+                            .aggregates
+                            .iter()
+                            .map(|a| AggState::new(a.func).finish())
+                            .collect(),
+                    );
+                }
                 let records = vec![None; rows.len()];
                 (columns, rows, records)
             }

@@ -337,6 +337,25 @@ fn split_lines(
     }
 }
 
+/// The first non-blank line of a plain file (up to 64 KiB), to learn the layout a chunk in
+/// the middle of the file inherits from the header.
+pub fn first_line(file: &InputFile) -> Result<Option<Vec<u8>>, InputError> {
+    let mut handle = File::open(&file.path).map_err(|source| InputError::Unreadable {
+        path: file.path.clone(),
+        source,
+    })?;
+    let mut head = vec![0u8; 64 * 1024];
+    let n = read_up_to(&mut handle, &mut head).map_err(|source| InputError::Unreadable {
+        path: file.path.clone(),
+        source,
+    })?;
+    Ok(head[..n]
+        .split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .find(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
+        .map(<[u8]>::to_vec))
+}
+
 /// Reads the messages of a subscription payload (possibly several concatenated objects).
 pub fn subscription_messages(file: &InputFile) -> Result<Vec<String>, InputError> {
     let unreadable = |source| InputError::Unreadable {

@@ -302,6 +302,14 @@ impl RunContext<'_> {
         let mut result = UnitResult::new(self.shapes);
         let mut layouts: HashMap<Arc<LogFormat>, LayoutPlans> = HashMap::new();
         let mut current = Arc::clone(&self.default_format);
+        let mut from_header = false;
+        // Chunks after the first start past the header line; its layout is theirs too.
+        if !unit.starts_file() {
+            if let Some(LineKind::Header(format)) = files::first_line(file)?.as_deref().map(classify_line) {
+                current = Arc::new(format);
+                from_header = true;
+            }
+        }
         let mut scratch = Scratch::default();
         let mut spans = Vec::with_capacity(32);
         let mut line_number: u64 = 0;
@@ -321,6 +329,7 @@ impl RunContext<'_> {
                         result.layout_changed = true;
                     }
                     current = format;
+                    from_header = true;
                     return;
                 }
                 LineKind::Record => {}
@@ -364,7 +373,11 @@ impl RunContext<'_> {
                 let reason = format!(
                     "expected {} fields ({}), found {}",
                     layout.format.len(),
-                    layout_origin(&layout.format, &self.default_format),
+                    if from_header {
+                        "the layout of the file's header line"
+                    } else {
+                        "the layout given by --log-format, or the default v2 format"
+                    },
                     spans.len()
                 );
                 malformed(stats, reason);
@@ -435,13 +448,6 @@ impl RunContext<'_> {
     }
 }
 
-fn layout_origin(format: &LogFormat, default: &LogFormat) -> &'static str {
-    if format == default {
-        "the layout given by --log-format or the default v2 format"
-    } else {
-        "the layout of the file's header line"
-    }
-}
 
 /// Counts bytes read, for callers that want a total without a progress bar.
 #[derive(Default)]
@@ -451,3 +457,6 @@ impl Progress for ByteCounter {
         self.0.fetch_add(bytes, Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests;

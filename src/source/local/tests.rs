@@ -1,0 +1,322 @@
+//! Engine tests through `run`: query semantics over small files, parallel chunking, layouts.
+
+use std::path::PathBuf;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::insights::parse;
+use crate::source::Value;
+
+const HEADER_V2: &str =
+    "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
+
+/// Default-format records: (eni, src, dst, srcport, dstport, proto, bytes, start, action).
+fn lines(records: &[(&str, &str, &str, i64, i64, i64, i64, i64, &str)]) -> String {
+    records
+        .iter()
+        .map(|(eni, src, dst, sp, dp, proto, bytes, start, action)| {
+            format!("2 123 {eni} {src} {dst} {sp} {dp} {proto} 1 {bytes} {start} {} {action} OK\n", start + 5)
+        })
+        .collect()
+}
+
+fn sample() -> String {
+    lines(&[
+        ("eni-a", "10.0.0.1", "10.0.0.9", 40000, 22, 6, 100, 1000, "ACCEPT"),
+        ("eni-a", "10.0.0.2", "10.0.0.9", 40001, 22, 6, 300, 1060, "ACCEPT"),
+        ("eni-a", "198.51.100.7", "10.0.0.9", 5555, 3389, 6, 60, 1200, "REJECT"),
+        ("eni-b", "10.0.0.1", "10.0.1.5", 40002, 53, 17, 80, 1300, "ACCEPT"),
+        ("eni-b", "10.0.0.1", "10.0.1.5", 40003, 53, 17, 20, 1310, "ACCEPT"),
+    ])
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+fn file(content: &str) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flows.log");
+    std::fs::write(&path, content).unwrap();
+    Fixture { _dir: dir, path }
+}
+
+fn options(path: &std::path::Path, chunk_bytes: u64) -> LocalOptions {
+    LocalOptions {
+        inputs: vec![path.to_path_buf()],
+        format: LogFormat::default_v2(),
+        strict: false,
+        chunk_bytes,
+    }
+}
+
+fn query_with(content: &str, query: &str, window: Window, chunk_bytes: u64) -> (Table, Statistics) {
+    let f = file(content);
+    let spec = QuerySpec {
+        query: parse(query).unwrap(),
+        records: false,
+    };
+    let run = run(&options(&f.path, chunk_bytes), &[spec], window, &NoProgress).unwrap();
+    (run.outputs.into_iter().next().unwrap().table, run.statistics)
+}
+
+fn query(content: &str, text: &str) -> Table {
+    query_with(content, text, Window::default(), files::CHUNK_BYTES).0
+}
+
+fn s(text: &str) -> Value {
+    Value::Str(text.to_owned())
+}
+
+use crate::source::{Statistics, Table};
+
+#[test]
+fn stats_aggregates_by_keys_with_aliases() {
+    let t = query(
+        &sample(),
+        "stats count(*) as flows, sum(bytes) as total, avg(bytes), min(srcPort), max(srcPort), count_distinct(srcAddr) as peers by interfaceId as eni, protocol",
+    );
+    assert_eq!(
+        t.columns,
+        vec!["eni", "protocol", "flows", "total", "avg(bytes)", "min(srcPort)", "max(srcPort)", "peers"]
+    );
+    assert_eq!(
+        t.rows,
+        vec![
+            vec![s("eni-a"), Value::Int(6), Value::Int(3), Value::Int(460), Value::Float(460.0 / 3.0), Value::Int(5555), Value::Int(40001), Value::Int(3)],
+            vec![s("eni-b"), Value::Int(17), Value::Int(2), Value::Int(100), Value::Float(50.0), Value::Int(40002), Value::Int(40003), Value::Int(1)],
+        ]
+    );
+}
+
+#[test]
+fn filters_compare_match_and_combine() {
+    let count = |q: &str| {
+        let t = query(&sample(), &format!("filter {q} | stats count(*) as n"));
+        t.rows[0][0].clone()
+    };
+    assert_eq!(count("action = \"ACCEPT\""), Value::Int(4));
+    assert_eq!(count("action != \"ACCEPT\""), Value::Int(1));
+    assert_eq!(count("dstPort = 22 and bytes > 100"), Value::Int(1));
+    assert_eq!(count("dstPort = 22 or protocol = 17"), Value::Int(4));
+    assert_eq!(count("not (dstPort = 22)"), Value::Int(3));
+    assert_eq!(count("dstPort in [22, 3389]"), Value::Int(3));
+    assert_eq!(count("dstPort not in [22, 3389]"), Value::Int(2));
+    assert_eq!(count("srcAddr like \"198.51\""), Value::Int(1));
+    assert_eq!(count("srcAddr not like \"198.51\""), Value::Int(4));
+    assert_eq!(count("interfaceId like /^eni-[ab]$/"), Value::Int(5));
+    assert_eq!(count("interfaceId =~ /b$/"), Value::Int(2));
+    assert_eq!(count("isIpv4InSubnet(srcAddr, \"10.0.0.0/8\")"), Value::Int(4));
+    assert_eq!(count("isIpInSubnet(srcAddr, \"198.51.100.0/24\")"), Value::Int(1));
+    assert_eq!(count("bytes * 2 >= 200 and bytes / 2 < 100"), Value::Int(1));
+    assert_eq!(count("bytes % 100 = 0"), Value::Int(2));
+    // A comparison with a field the layout does not have matches nothing, negated or not.
+    assert_eq!(count("tcpFlags = 2"), Value::Int(0));
+    assert_eq!(count("tcpFlags != 2"), Value::Int(0));
+    // Numbers compare with numeric text.
+    assert_eq!(count("dstPort = \"22\""), Value::Int(2));
+}
+
+#[test]
+fn sort_limit_dedup_and_fields() {
+    let t = query(&sample(), "fields interfaceId, dstPort, bytes | sort bytes desc | limit 2");
+    assert_eq!(t.columns, vec!["interfaceId", "dstPort", "bytes"]);
+    assert_eq!(t.rows, vec![vec![s("eni-a"), Value::Int(22), Value::Int(300)], vec![s("eni-a"), Value::Int(22), Value::Int(100)]]);
+    let t = query(&sample(), "fields interfaceId, dstPort | dedup interfaceId, dstPort");
+    assert_eq!(t.rows.len(), 3);
+    let t = query(&sample(), "fields bytes * 8 as bits, srcAddr | sort bits asc | limit 1");
+    assert_eq!(t.rows, vec![vec![Value::Int(160), s("10.0.0.1")]]);
+    // Default columns without `fields`.
+    let t = query(&sample(), "limit 1");
+    assert_eq!(t.columns, vec!["@timestamp", "@message"]);
+    assert_eq!(t.rows[0][0], Value::Time(1_000_000));
+    // Sorting by a field the output does not show.
+    let t = query(&sample(), "fields srcAddr | sort bytes asc | limit 1");
+    assert_eq!(t.columns, vec!["srcAddr"]);
+    assert_eq!(t.rows, vec![vec![s("10.0.0.1")]]);
+    // Commands after stats see the stats columns.
+    let t = query(&sample(), "stats sum(bytes) as b by interfaceId | filter b > 200 | display interfaceId");
+    assert_eq!(t.rows, vec![vec![s("eni-a")]]);
+}
+
+#[test]
+fn bin_groups_timestamps() {
+    let t = query(&sample(), "stats count(*) as n by bin(5m) as t");
+    assert_eq!(
+        t.rows,
+        vec![
+            vec![Value::Time(900_000), Value::Int(2)],
+            vec![Value::Time(1_200_000), Value::Int(3)],
+        ]
+    );
+}
+
+#[test]
+fn parse_extracts_fields_from_message() {
+    let t = query(
+        &sample(),
+        "parse @message \"* * * * * * * *\" as v, acct, eni, src, dst, sp, dp, rest | filter dp = 53 | stats count(*) as n, sum(sp) as ports by eni",
+    );
+    assert_eq!(t.rows, vec![vec![s("eni-b"), Value::Int(2), Value::Int(80005)]]);
+    let t = query(&sample(), "parse @message /(?<acct>\\d+) (?<eni>eni-\\w+)/ | stats count(*) by eni");
+    assert_eq!(t.rows.len(), 2);
+}
+
+#[test]
+fn unknown_fields_after_stats_are_an_error_naming_the_columns() {
+    let f = file(&sample());
+    let spec = QuerySpec {
+        query: parse("stats count(*) as n by dstPort | sort flows desc").unwrap(),
+        records: false,
+    };
+    let err = run(&options(&f.path, files::CHUNK_BYTES), &[spec], Window::default(), &NoProgress).unwrap_err();
+    assert!(err.to_string().contains("`flows` is not a field"), "{err}");
+    assert!(err.to_string().contains("dstPort, n"), "{err}");
+}
+
+#[test]
+fn window_filters_on_start_inclusive() {
+    let window = Window {
+        start_s: Some(1060),
+        end_s: Some(1300),
+    };
+    let (t, stats) = query_with(&sample(), "stats count(*) as n", window, files::CHUNK_BYTES);
+    assert_eq!(t.rows, vec![vec![Value::Int(3)]]);
+    assert_eq!(stats.outside_window, 2);
+}
+
+#[test]
+fn headers_nodata_skipdata_and_malformed_lines_are_counted() {
+    let content = format!(
+        "{HEADER_V2}\n{}2 123 eni-c - - - - - - - 1 2 - NODATA\n2 123 eni-d - - - - - - - 1 2 - SKIPDATA\nbogus line\n\n{HEADER_V2}\n{}",
+        sample(),
+        sample()
+    );
+    let (t, stats) = query_with(&content, "filter logStatus = \"OK\" | stats count(*) as n", Window::default(), files::CHUNK_BYTES);
+    assert_eq!(t.rows, vec![vec![Value::Int(10)]]);
+    assert_eq!(stats.records_scanned, 12);
+    assert_eq!(stats.nodata_records, 1);
+    assert_eq!(stats.skipdata_records, 1);
+    assert_eq!(stats.malformed_lines, 1);
+    assert_eq!(stats.malformed_examples[0].line, 9);
+    assert!(stats.malformed_examples[0].reason.contains("expected 14 fields"), "{:?}", stats.malformed_examples);
+}
+
+#[test]
+fn strict_stops_at_the_first_malformed_line() {
+    let f = file(&format!("{}bogus\n", sample()));
+    let mut opts = options(&f.path, files::CHUNK_BYTES);
+    opts.strict = true;
+    let spec = QuerySpec {
+        query: parse("stats count(*)").unwrap(),
+        records: false,
+    };
+    let err = run(&opts, &[spec], Window::default(), &NoProgress).unwrap_err();
+    assert!(matches!(err, LocalError::Strict { line: 6, .. }), "{err}");
+}
+
+#[test]
+fn chunked_reading_gives_the_same_answer_with_true_line_numbers() {
+    let mut content = String::new();
+    for i in 0..400 {
+        content.push_str(&sample().replace("eni-a", &format!("eni-{}", i % 7)));
+        if i == 333 {
+            content.push_str("bogus\n");
+        }
+    }
+    let q = "stats count(*) as n, sum(bytes) as b, count_distinct(srcPort) as p by interfaceId, dstPort";
+    let (whole, whole_stats) = query_with(&content, q, Window::default(), u64::MAX);
+    for chunk in [97, 1000, 4096] {
+        let (chunked, stats) = query_with(&content, q, Window::default(), chunk);
+        assert_eq!(chunked, whole, "chunk {chunk}");
+        assert_eq!(stats.records_scanned, whole_stats.records_scanned);
+        let lines = |s: &Statistics| s.malformed_examples.iter().map(|m| (m.line, m.reason.clone())).collect::<Vec<_>>();
+        assert_eq!(lines(&stats), lines(&whole_stats));
+    }
+    assert_eq!(whole_stats.malformed_examples[0].line, 334 * 5 + 1);
+    // Raw rows keep file order across chunks.
+    let (whole, _) = query_with(&content, "fields srcPort, bytes", Window::default(), u64::MAX);
+    let (chunked, _) = query_with(&content, "fields srcPort, bytes", Window::default(), 501);
+    assert_eq!(chunked, whole);
+}
+
+#[test]
+fn chunks_inherit_the_layout_of_the_files_header() {
+    // A custom order: a chunk read with the default layout would fail every line.
+    let header = "interface-id bytes start version account-id srcaddr dstaddr srcport dstport protocol packets end action log-status";
+    let mut content = format!("{header}\n");
+    for i in 0..300 {
+        content.push_str(&format!("eni-{} {} 1000 2 123 10.0.0.1 10.0.0.2 40000 443 6 1 1005 ACCEPT OK\n", i % 3, i));
+    }
+    let q = "stats count(*) as n, sum(bytes) as b by interfaceId";
+    let (whole, _) = query_with(&content, q, Window::default(), u64::MAX);
+    let (chunked, stats) = query_with(&content, q, Window::default(), 700);
+    assert_eq!(stats.malformed_lines, 0);
+    assert_eq!(chunked, whole);
+    assert_eq!(whole.rows.len(), 3);
+}
+
+#[test]
+fn a_layout_change_inside_a_chunked_file_is_read_correctly() {
+    let custom_header = "interface-id dstport bytes";
+    let mut content = sample().repeat(50);
+    content.push_str(custom_header);
+    content.push('\n');
+    for i in 0..200 {
+        content.push_str(&format!("eni-x {} 10\n", 1000 + i));
+    }
+    let q = "stats count(*) as n, sum(bytes) as b by interfaceId";
+    let (whole, _) = query_with(&content, q, Window::default(), u64::MAX);
+    let (chunked, stats) = query_with(&content, q, Window::default(), 512);
+    assert_eq!(chunked, whole);
+    assert_eq!(stats.malformed_lines, 0);
+    assert!(whole.rows.contains(&vec![s("eni-x"), Value::Int(200), Value::Int(2000)]));
+}
+
+#[test]
+fn several_queries_share_one_pass() {
+    let f = file(&sample());
+    let specs: Vec<QuerySpec> = ["stats count(*) as n", "filter protocol = 17 | stats count(*) as n"]
+        .iter()
+        .map(|q| QuerySpec {
+            query: parse(q).unwrap(),
+            records: false,
+        })
+        .collect();
+    let run = run(&options(&f.path, files::CHUNK_BYTES), &specs, Window::default(), &NoProgress).unwrap();
+    assert_eq!(run.outputs[0].table.rows, vec![vec![Value::Int(5)]]);
+    assert_eq!(run.outputs[1].table.rows, vec![vec![Value::Int(2)]]);
+    assert_eq!(run.outputs[1].records_matched, 2);
+    assert_eq!(run.statistics.records_scanned, 5);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Whatever bytes a file holds, a run never panics: it answers or it errors.
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048), chunk in 1u64..256) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.log");
+        std::fs::write(&path, &bytes).unwrap();
+        let specs: Vec<QuerySpec> = ["stats count(*), sum(bytes), count_distinct(srcAddr) by interfaceId, bin(1m)", "fields @message | sort dstPort desc"]
+            .iter()
+            .map(|q| QuerySpec { query: parse(q).unwrap(), records: !q.starts_with("stats") })
+            .collect();
+        let _ = run(&options(&path, chunk), &specs, Window::default(), &NoProgress);
+    }
+
+    /// Lines made of plausible tokens never panic the record parser: each is a header, a
+    /// record or a counted malformed line.
+    #[test]
+    fn token_soup_parses_or_is_counted(tokens in proptest::collection::vec("[-0-9a-zA-Z.:]{1,12}", 1..20)) {
+        let line = tokens.join(" ");
+        let (_, stats) = query_with(&format!("{line}\n"), "stats count(*) as n", Window::default(), files::CHUNK_BYTES);
+        let header = crate::flow::LogFormat::from_header_line(&line).is_some();
+        let expected = if header { 0 } else { 1 };
+        prop_assert_eq!(stats.records_scanned + stats.malformed_lines, expected);
+        prop_assert_eq!(stats.records_scanned, u64::from(!header && tokens.len() == 14));
+    }
+}
