@@ -1,3 +1,4 @@
+#![allow(clippy::print_stdout, clippy::print_stderr)] // A command-line program: printing is its job.
 //! Synthetic AWS VPC Flow Logs for flowsift's tests, docs and benchmarks.
 //!
 //! flowsift infers least-privilege security-group rules from the ports that
@@ -21,8 +22,8 @@
 //!
 //! Run `cargo run --release --example generate -- --help` for usage.
 
-use flate2::write::GzEncoder;
 use flate2::Compression;
+use flate2::write::GzEncoder;
 use std::collections::BTreeSet;
 use std::error::Error;
 use std::fmt::Write as _;
@@ -309,7 +310,7 @@ const IFACES: [Iface; 6] = [
 ];
 
 /// Peers outside the data. Every public address is in a documentation range.
-const RESOLVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const RESOLVER: Ipv4Addr = Ipv4Addr::new(10, 0, 4, 53);
 const API: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 200);
 const NTP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 123);
 const SMTP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 25);
@@ -1020,7 +1021,20 @@ fn fmt_v5(r: &Rec, out: &mut String) {
             let _ = writeln!(
                 out,
                 "5 {ACCOUNT} {} {} {} {} {} {} {} {} {} {} {action} OK {meta} {} IPv4 {} {} {REGION} {} - - - - {dir} {path}",
-                i.id, f.src, f.dst, f.sport, f.dport, f.proto, f.packets, f.bytes, r.start, r.end, f.flags, f.src, f.dst, i.az
+                i.id,
+                f.src,
+                f.dst,
+                f.sport,
+                f.dport,
+                f.proto,
+                f.packets,
+                f.bytes,
+                r.start,
+                r.end,
+                f.flags,
+                f.src,
+                f.dst,
+                i.az
             );
         }
         None => {
@@ -1049,10 +1063,11 @@ fn status_name(s: Status) -> &'static str {
 fn served(recs: &[Rec]) -> Vec<BTreeSet<(u8, u16)>> {
     let mut out = vec![BTreeSet::new(); IFACES.len()];
     for r in recs {
-        if let Some(f) = r.flow {
-            if f.served && f.accept {
-                out[r.iface].insert((f.proto, f.dport));
-            }
+        if let Some(f) = r.flow
+            && f.served
+            && f.accept
+        {
+            out[r.iface].insert((f.proto, f.dport));
         }
     }
     out
@@ -1183,7 +1198,7 @@ the same bytes:
   and tcp/80. Web calls app on tcp/8080 and tcp/8081, and every two hours on
   tcp/8083 (a rarely used port).
 - App queries db on tcp/5432: short connections, plus pool connections that
-  stay open for hours. App resolves names at 10.0.0.2 (udp/53) and calls an
+  stay open for hours. App resolves names at 10.0.4.53 (udp/53) and calls an
   external HTTPS API at 203.0.113.200:443. It sends syslog (udp/514) and
   statsd (udp/8125) to logs. Web also sends syslog to logs.
 - Three admin addresses (198.51.100.7, 203.0.113.45, 192.0.2.77) open SSH
@@ -1235,8 +1250,8 @@ interface.
 
 Deliberate departures from real AWS, to make the data test more:
 
-- Real flow logs never record traffic to the Amazon DNS server at 10.0.0.2.
-  The sample keeps it as a peer outside the data.
+- The DNS server at 10.0.4.53 is a self-managed resolver outside the data (flow
+  logs never record traffic to the Amazon DNS server, so the sample uses one).
 - A VPC flow log would also record the NAT gateway's interface. The sample
   keeps only the instances' interfaces.
 "#
@@ -1607,7 +1622,7 @@ impl Topology {
         for i in web.iter().chain(&app).chain(&worker).chain(&db) {
             add(
                 Peer::If(*i),
-                Peer::Ext(ip_u32([10, 0, 0, 2])),
+                Peer::Ext(ip_u32([10, 0, 4, 53])),
                 53,
                 UDP,
                 Class::Dns,

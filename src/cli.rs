@@ -13,7 +13,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// language, and turns the answer into decisions. It reads flow-log files on disk (plain or
 /// gzip, with or without header lines, e.g. the S3 layout AWSLogs/<account>/vpcflowlogs/...).
 #[derive(Debug, Parser)]
-#[command(name = "flowsift", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "flowsift",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -49,11 +49,7 @@ pub fn exit_for(error: &anyhow::Error) -> Exit {
             || e.is::<crate::insights::parser::ParseError>()
             || e.is::<crate::insights::templates::TemplateError>()
     });
-    if usage {
-        Exit::Usage
-    } else {
-        Exit::Failure
-    }
+    if usage { Exit::Usage } else { Exit::Failure }
 }
 
 /// Escapes control characters in text from outside (file names, raw messages) before it

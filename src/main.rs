@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use flowsift::cli::Cli;
 use flowsift::commands::{self, Environment};
-use flowsift::error::{exit_for, report, Exit};
+use flowsift::error::{Exit, exit_for, report};
 use flowsift::settings::Terminal;
 
 fn main() -> ExitCode {
@@ -27,7 +27,10 @@ fn main() -> ExitCode {
             if broken_pipe {
                 return Exit::Success.into();
             }
-            eprintln!("{}", report(&error));
+            #[allow(clippy::print_stderr)] // The one place errors are printed.
+            {
+                eprintln!("{}", report(&error));
+            }
             exit_for(&error).into()
         }
     }

@@ -11,7 +11,9 @@ use crate::source::Window;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SettingsError {
-    #[error("`{text}` is not a time: give RFC 3339 (2026-11-20T00:00:00Z) or epoch seconds (1763596800)")]
+    #[error(
+        "`{text}` is not a time: give RFC 3339 (2026-11-20T00:00:00Z) or epoch seconds (1763596800)"
+    )]
     BadTime { text: String },
     #[error("`{text}` is not a duration: give e.g. 30m, 6h or 7d")]
     BadDuration { text: String },
@@ -97,13 +99,13 @@ pub fn resolve_window(
             end_s: default_since_s.map(|_| now_s),
         },
     };
-    if let (Some(start), Some(end)) = (window.start_s, window.end_s) {
-        if end < start {
-            return Err(SettingsError::EmptyWindow {
-                start: crate::source::format_time_s(start),
-                end: crate::source::format_time_s(end),
-            });
-        }
+    if let (Some(start), Some(end)) = (window.start_s, window.end_s)
+        && end < start
+    {
+        return Err(SettingsError::EmptyWindow {
+            start: crate::source::format_time_s(start),
+            end: crate::source::format_time_s(end),
+        });
     }
     Ok(window)
 }
@@ -135,7 +137,10 @@ mod tests {
         assert_eq!(parse_time("2025-11-21T01:00:00+01:00"), Ok(NOW));
         assert_eq!(parse_time("1763683200"), Ok(NOW));
         assert_eq!(parse_time("1763683200000"), Ok(NOW));
-        assert!(matches!(parse_time("yesterday"), Err(SettingsError::BadTime { .. })));
+        assert!(matches!(
+            parse_time("yesterday"),
+            Err(SettingsError::BadTime { .. })
+        ));
     }
 
     #[test]

@@ -22,10 +22,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use super::optimizer::{optimize_ranges, unused_runs, Constraints, Plan, PortRange};
+use super::optimizer::{Constraints, Plan, PortRange, optimize_ranges, unused_runs};
 use super::rows::{Columns, RowError};
 use crate::flow::protocol_name;
-use crate::source::{format_time_ms, format_time_s, Table, Window};
+use crate::source::{Table, Window, format_time_ms, format_time_s};
 
 /// The queries `ports` asks, by template name.
 pub const INBOUND_TEMPLATE: &str = "ports-inbound";
@@ -150,7 +150,10 @@ fn decide(protocol: i64, port: i64, e: &Evidence) -> Verdict {
     if e.peer_ports >= 2 {
         return Verdict::Service;
     }
-    let Some(peer_port) = e.min_peer_port.filter(|_| e.min_peer_port == e.max_peer_port) else {
+    let Some(peer_port) = e
+        .min_peer_port
+        .filter(|_| e.min_peer_port == e.max_peer_port)
+    else {
         return Verdict::Uncertain("no peer port recorded".to_owned());
     };
     let ephemeral = |p: i64| p >= EPHEMERAL_START;
@@ -189,7 +192,9 @@ enum Own {
 
 fn is_private(addr: &str) -> bool {
     match addr.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(v4)) => v4.is_private() || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64),
+        Ok(std::net::IpAddr::V4(v4)) => {
+            v4.is_private() || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
+        }
         Ok(std::net::IpAddr::V6(v6)) => (v6.segments()[0] & 0xfe00) == 0xfc00,
         Err(_) => false,
     }
@@ -198,7 +203,10 @@ fn is_private(addr: &str) -> bool {
 /// The interface's own address: the one in the most records. On a tie, a private address
 /// beats a public one (flow logs record the interface's private address); otherwise it is
 /// ambiguous.
-fn own_addresses(addresses: &Table) -> Result<(HashMap<String, Own>, Option<(i64, i64)>), RowError> {
+/// Each interface's own address, and the span of the data's timestamps in milliseconds.
+type Owners = (HashMap<String, Own>, Option<(i64, i64)>);
+
+fn own_addresses(addresses: &Table) -> Result<Owners, RowError> {
     let cols = Columns::new(ADDRESSES_TEMPLATE, addresses);
     let (iface, src, dst, flows) = (
         cols.col("interfaceId")?,
@@ -252,13 +260,23 @@ type PortKey = (String, i64, i64);
 
 /// Reads the inbound query's rows into evidence per interface, protocol and port, keeping
 /// only records that entered the interface.
-fn inbound_evidence(
-    inbound: &Table,
-    own: &HashMap<String, Own>,
-) -> Result<(BTreeMap<PortKey, Evidence>, BTreeMap<(String, i64), u64>, HashMap<PortKey, String>), RowError> {
+/// What the inbound query says, per interface: evidence per port, flows sent per protocol,
+/// and ports whose direction rests on an ambiguous own address.
+struct Inbound {
+    evidence: BTreeMap<PortKey, Evidence>,
+    outbound: BTreeMap<(String, i64), u64>,
+    ambiguous: HashMap<PortKey, String>,
+}
+
+fn inbound_evidence(inbound: &Table, own: &HashMap<String, Own>) -> Result<Inbound, RowError> {
     let cols = Columns::new(INBOUND_TEMPLATE, inbound);
     let c = |name| cols.col(name);
-    let (iface, proto, dst, port) = (c("interfaceId")?, c("protocol")?, c("dstAddr")?, c("dstPort")?);
+    let (iface, proto, dst, port) = (
+        c("interfaceId")?,
+        c("protocol")?,
+        c("dstAddr")?,
+        c("dstPort")?,
+    );
     let (direction, flags, flows) = (c("flowDirection")?, c("tcpFlags")?, c("flows")?);
     let (peers, peer_ports) = (c("peers")?, c("peerPorts")?);
     let (min_peer, max_peer) = (c("minPeerPort")?, c("maxPeerPort")?);
@@ -268,7 +286,8 @@ fn inbound_evidence(
     let mut outbound: BTreeMap<(String, i64), u64> = BTreeMap::new();
     let mut ambiguous: HashMap<PortKey, String> = HashMap::new();
     for row in cols.rows() {
-        let (Some(interface), Some(protocol)) = (cols.text(row.1, iface), cols.int(row, proto)?) else {
+        let (Some(interface), Some(protocol)) = (cols.text(row.1, iface), cols.int(row, proto)?)
+        else {
             continue;
         };
         let n = cols.count(row, flows)?;
@@ -280,13 +299,21 @@ fn inbound_evidence(
             (None, _) => false,
         };
         let has_ports = matches!(protocol, TCP | UDP | SCTP);
-        let port_number = if has_ports { cols.int(row, port)?.unwrap_or(0) } else { -1 };
+        let port_number = if has_ports {
+            cols.int(row, port)?.unwrap_or(0)
+        } else {
+            -1
+        };
         if !inbound {
-            *outbound.entry((interface.to_owned(), protocol)).or_default() += n;
+            *outbound
+                .entry((interface.to_owned(), protocol))
+                .or_default() += n;
             continue;
         }
         let key = (interface.to_owned(), protocol, port_number);
-        if let (None, Some(Own::Ambiguous(a, b))) = (cols.text(row.1, direction), own.get(interface)) {
+        if let (None, Some(Own::Ambiguous(a, b))) =
+            (cols.text(row.1, direction), own.get(interface))
+        {
             ambiguous.insert(
                 key.clone(),
                 format!("the interface's own address is {a} or {b}: both appear in every record; its direction cannot be told"),
@@ -316,13 +343,27 @@ fn inbound_evidence(
             e.peer_ports = e.peer_ports.max(2);
         }
     }
-    Ok((evidence, outbound, ambiguous))
+    Ok(Inbound {
+        evidence,
+        outbound,
+        ambiguous,
+    })
 }
 
-pub fn analyze_ports(inbound: &Table, addresses: &Table, options: &PortsOptions) -> Result<PortsReport, RowError> {
+pub fn analyze_ports(
+    inbound: &Table,
+    addresses: &Table,
+    options: &PortsOptions,
+) -> Result<PortsReport, RowError> {
     let (own, span) = own_addresses(addresses)?;
-    let (evidence, outbound, ambiguous) = inbound_evidence(inbound, &own)?;
-    let wanted = |interface: &str| options.interfaces.is_empty() || options.interfaces.iter().any(|i| i == interface);
+    let Inbound {
+        evidence,
+        outbound,
+        ambiguous,
+    } = inbound_evidence(inbound, &own)?;
+    let wanted = |interface: &str| {
+        options.interfaces.is_empty() || options.interfaces.iter().any(|i| i == interface)
+    };
 
     #[derive(Default)]
     struct Entry {
@@ -340,10 +381,17 @@ pub fn analyze_ports(inbound: &Table, addresses: &Table, options: &PortsOptions)
         let entry = entries.entry((interface.clone(), *protocol)).or_default();
         entry.flows += e.flows;
         if *port < 0 {
-            if outbound.get(&(interface.clone(), *protocol)).copied().unwrap_or(0) > 0 {
+            if outbound
+                .get(&(interface.clone(), *protocol))
+                .copied()
+                .unwrap_or(0)
+                > 0
+            {
                 entry.uncertain.push(Uncertain {
                     port: None,
-                    reason: "the interface also sends this protocol, so inbound packets may be replies".to_owned(),
+                    reason:
+                        "the interface also sends this protocol, so inbound packets may be replies"
+                            .to_owned(),
                 });
             } else {
                 entry.whole_protocol = true;
@@ -358,7 +406,10 @@ pub fn analyze_ports(inbound: &Table, addresses: &Table, options: &PortsOptions)
             continue;
         };
         let verdict = decide(*protocol, *port, e);
-        match (verdict, ambiguous.get(&(interface.clone(), *protocol, *port))) {
+        match (
+            verdict,
+            ambiguous.get(&(interface.clone(), *protocol, *port)),
+        ) {
             (Verdict::Client, _) => entry.clients += 1,
             (Verdict::Service, Some(reason)) => entry.uncertain.push(Uncertain {
                 port: Some(port16),
@@ -403,7 +454,10 @@ pub fn analyze_ports(inbound: &Table, addresses: &Table, options: &PortsOptions)
             });
         } else {
             match optimize_ranges(&entry.service, options.constraints) {
-                Plan::Feasible { ranges, unused_ports } => {
+                Plan::Feasible {
+                    ranges,
+                    unused_ports,
+                } => {
                     report.unused_ranges = unused_runs(&entry.service, &ranges)
                         .into_iter()
                         .map(|(a, b)| [a, b])
@@ -484,18 +538,34 @@ mod tests {
         assert_eq!(decide(TCP, 50000, &ev(1, 1, 443)), Verdict::Client);
         assert_eq!(decide(UDP, 40001, &ev(1, 1, 5432)), Verdict::Client);
         assert_eq!(decide(TCP, 5432, &ev(1, 1, 40001)), Verdict::Service);
-        assert!(matches!(decide(UDP, 123, &ev(1, 1, 123)), Verdict::Uncertain(_)));
-        assert!(matches!(decide(TCP, 40000, &ev(1, 1, 50000)), Verdict::Uncertain(_)));
-        assert!(matches!(decide(TCP, 5000, &ev(1, 1, 6000)), Verdict::Uncertain(_)));
+        assert!(matches!(
+            decide(UDP, 123, &ev(1, 1, 123)),
+            Verdict::Uncertain(_)
+        ));
+        assert!(matches!(
+            decide(TCP, 40000, &ev(1, 1, 50000)),
+            Verdict::Uncertain(_)
+        ));
+        assert!(matches!(
+            decide(TCP, 5000, &ev(1, 1, 6000)),
+            Verdict::Uncertain(_)
+        ));
     }
 
     #[test]
     fn own_address_ties_prefer_private_else_ambiguous() {
         use crate::source::Value;
         let table = |rows: Vec<(&str, &str, i64)>| Table {
-            columns: ["interfaceId", "srcAddr", "dstAddr", "flows", "firstSeen", "lastSeen"]
-                .map(String::from)
-                .to_vec(),
+            columns: [
+                "interfaceId",
+                "srcAddr",
+                "dstAddr",
+                "flows",
+                "firstSeen",
+                "lastSeen",
+            ]
+            .map(String::from)
+            .to_vec(),
             rows: rows
                 .into_iter()
                 .map(|(s, d, n)| {
@@ -510,10 +580,18 @@ mod tests {
                 })
                 .collect(),
         };
-        let (own, span) = own_addresses(&table(vec![("10.0.0.1", "198.51.100.1", 3), ("198.51.100.1", "10.0.0.1", 3)])).unwrap();
+        let (own, span) = own_addresses(&table(vec![
+            ("10.0.0.1", "198.51.100.1", 3),
+            ("198.51.100.1", "10.0.0.1", 3),
+        ]))
+        .unwrap();
         assert_eq!(own["eni-1"], Own::Address("10.0.0.1".into()));
         assert_eq!(span, Some((1000, 2000)));
-        let (own, _) = own_addresses(&table(vec![("10.0.0.1", "10.0.0.2", 3), ("10.0.0.2", "10.0.0.1", 3)])).unwrap();
+        let (own, _) = own_addresses(&table(vec![
+            ("10.0.0.1", "10.0.0.2", 3),
+            ("10.0.0.2", "10.0.0.1", 3),
+        ]))
+        .unwrap();
         assert!(matches!(own["eni-1"], Own::Ambiguous(..)));
         let (own, _) = own_addresses(&table(vec![
             ("10.0.0.1", "10.0.0.2", 3),

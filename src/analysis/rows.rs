@@ -13,7 +13,9 @@ pub enum RowError {
         field: String,
         columns: String,
     },
-    #[error("the answer to `{query}` has `{value}` in `{field}` (row {row}), where a number is expected")]
+    #[error(
+        "the answer to `{query}` has `{value}` in `{field}` (row {row}), where a number is expected"
+    )]
     NotANumber {
         query: String,
         field: String,
@@ -66,12 +68,15 @@ impl<'t> Columns<'t> {
         match row.get(col.index) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Str(s)) if s.is_empty() => Ok(None),
-            Some(value) => value.as_i64().map(Some).ok_or_else(|| RowError::NotANumber {
-                query: self.query.to_owned(),
-                field: self.table.columns[col.index].clone(),
-                value: value.to_string(),
-                row: index + 1,
-            }),
+            Some(value) => value
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| RowError::NotANumber {
+                    query: self.query.to_owned(),
+                    field: self.table.columns[col.index].clone(),
+                    value: value.to_string(),
+                    row: index + 1,
+                }),
         }
     }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::analysis::optimizer::Constraints;
-use crate::analysis::ports::{analyze_ports, PortsOptions, ADDRESSES_TEMPLATE, INBOUND_TEMPLATE};
+use crate::analysis::ports::{ADDRESSES_TEMPLATE, INBOUND_TEMPLATE, PortsOptions, analyze_ports};
 use crate::cli::{Cli, Command, OutputFormat, PortsArgs, QueryArgs, SourceArgs, TemplatesArgs};
 use crate::error::UsageError;
 use crate::flow::FlowRecord;
@@ -115,10 +115,15 @@ fn take_trailing_query(args: &mut QueryArgs) {
     if args.query.is_some() || args.file.is_some() || args.template.is_some() {
         return;
     }
-    if let Some(last) = args.source.inputs.last() {
-        if args.source.inputs.len() > 1 && !last.exists() {
-            args.query = args.source.inputs.pop().map(|p| p.to_string_lossy().into_owned());
-        }
+    if let Some(last) = args.source.inputs.last()
+        && args.source.inputs.len() > 1
+        && !last.exists()
+    {
+        args.query = args
+            .source
+            .inputs
+            .pop()
+            .map(|p| p.to_string_lossy().into_owned());
     }
 }
 
@@ -187,11 +192,13 @@ fn records_table(records: &[FlowRecord]) -> Table {
             let values: Vec<(String, &crate::flow::FieldValue)> = record.iter().collect();
             columns
                 .iter()
-                .map(|c| match values.iter().find(|(n, _)| n == c).map(|(_, v)| *v) {
-                    Some(crate::flow::FieldValue::Int(n)) => Value::Int(*n),
-                    Some(crate::flow::FieldValue::Text(s)) => Value::Str(s.clone()),
-                    _ => Value::Null,
-                })
+                .map(
+                    |c| match values.iter().find(|(n, _)| n == c).map(|(_, v)| *v) {
+                        Some(crate::flow::FieldValue::Int(n)) => Value::Int(*n),
+                        Some(crate::flow::FieldValue::Text(s)) => Value::Str(s.clone()),
+                        _ => Value::Null,
+                    },
+                )
                 .collect()
         })
         .collect();
@@ -225,7 +232,11 @@ fn list_templates(args: TemplatesArgs, env: &Environment) -> Result<()> {
             render::json(&items)?
         }
         OutputFormat::Table | OutputFormat::Csv => {
-            let header = vec!["name".to_owned(), "params".to_owned(), "description".to_owned()];
+            let header = vec![
+                "name".to_owned(),
+                "params".to_owned(),
+                "description".to_owned(),
+            ];
             let rows: Vec<Vec<String>> = all
                 .iter()
                 .map(|t| {
@@ -234,7 +245,11 @@ fn list_templates(args: TemplatesArgs, env: &Environment) -> Result<()> {
                         if t.params.is_empty() {
                             "-".to_owned()
                         } else {
-                            t.params.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                            t.params
+                                .iter()
+                                .map(|(n, _)| n.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         },
                         t.description.clone(),
                     ]
@@ -243,7 +258,10 @@ fn list_templates(args: TemplatesArgs, env: &Environment) -> Result<()> {
             if output.format == OutputFormat::Csv {
                 csv_out::query_csv(&Table {
                     columns: header,
-                    rows: rows.into_iter().map(|r| r.into_iter().map(Value::Str).collect()).collect(),
+                    rows: rows
+                        .into_iter()
+                        .map(|r| r.into_iter().map(Value::Str).collect())
+                        .collect(),
                 })?
             } else {
                 table::grid(&header, &rows)
@@ -258,4 +276,3 @@ fn list_templates(args: TemplatesArgs, env: &Environment) -> Result<()> {
 pub fn sample_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sample"))
 }
-

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use super::catalog::{self, Field, FieldKind, FieldSpec, DEFAULT_FORMAT};
+use super::catalog::{self, DEFAULT_FORMAT, Field, FieldKind, FieldSpec};
 
 /// One column of a layout.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -147,10 +147,10 @@ impl LogFormat {
     /// Resolves a name as a query writes it: the Logs Insights name (`dstPort`, `startTime`),
     /// the record name (`dstport`, `tgw-id`) or the JSON name.
     pub fn resolve(&self, name: &str) -> Option<usize> {
-        if let Some(spec) = catalog::by_insights_name(name) {
-            if let Some(pos) = self.position(spec.field) {
-                return Some(pos);
-            }
+        if let Some(spec) = catalog::by_insights_name(name)
+            && let Some(pos) = self.position(spec.field)
+        {
+            return Some(pos);
         }
         self.columns
             .iter()
@@ -170,7 +170,10 @@ impl LogFormat {
             .iter()
             .map(|c| {
                 let name = c.insights_name();
-                if name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {
+                if name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+                {
                     name.to_owned()
                 } else {
                     format!("`{name}`")

@@ -72,7 +72,10 @@ mod tests {
     fn classifies_lines() {
         assert_eq!(classify_line(b""), LineKind::Blank);
         assert_eq!(classify_line(b" \t "), LineKind::Blank);
-        assert_eq!(classify_line(b"2 123 eni-1 - - - - - - - 1 2 - NODATA"), LineKind::Record);
+        assert_eq!(
+            classify_line(b"2 123 eni-1 - - - - - - - 1 2 - NODATA"),
+            LineKind::Record
+        );
         assert_eq!(classify_line(b"bogus line"), LineKind::Record);
         assert!(matches!(
             classify_line(b"version account-id interface-id"),

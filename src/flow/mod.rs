@@ -10,7 +10,7 @@ pub mod record;
 
 pub use catalog::{Field, FieldKind};
 pub use format::{Column, FormatError, LogFormat};
-pub use line::{classify_line, split_tokens, LineKind};
+pub use line::{LineKind, classify_line, split_tokens};
 pub use record::{FieldValue, FlowRecord};
 
 /// Flow logs give times in epoch seconds; some exports write milliseconds. A value past the

@@ -83,7 +83,9 @@ impl FlowRecord {
         let values = spans
             .iter()
             .zip(format.columns())
-            .map(|(&(s, e), column)| FieldValue::from_token(&line[s..e], column.kind(), column.field))
+            .map(|(&(s, e), column)| {
+                FieldValue::from_token(&line[s..e], column.kind(), column.field)
+            })
             .collect();
         Ok(FlowRecord {
             format: Arc::clone(format),

@@ -129,7 +129,10 @@ pub enum Literal {
     Float(f64),
     Str(String),
     /// A time period such as `5m` in `bin(5m)`, in milliseconds.
-    Duration { millis: i64, text: String },
+    Duration {
+        millis: i64,
+        text: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

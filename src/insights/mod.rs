@@ -9,5 +9,5 @@ pub mod parser;
 pub mod render;
 pub mod templates;
 
-pub use parser::{parse, ParseError};
+pub use parser::{ParseError, parse};
 pub use render::render;

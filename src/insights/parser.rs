@@ -73,7 +73,7 @@ impl ParseError {
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
         let short = wanted.saturating_sub(line.chars().count());
-        pad.extend(std::iter::repeat(' ').take(short));
+        pad.extend(std::iter::repeat_n(' ', short));
         format!("{header}\n{gutter} | {line}\n{blank} | {pad}^")
     }
 }
@@ -281,7 +281,7 @@ impl<'a> Lexer<'a> {
                 return Err(self.err(
                     digits_end,
                     format!("unsupported time unit `{unit}` ({OUTSIDE}; use ms, s, m, h, d or w)"),
-                ))
+                ));
             }
         };
         let text = &self.src[start..self.pos];
@@ -330,7 +330,7 @@ impl<'a> Lexer<'a> {
                     return Err(self.err(
                         self.pos - 1,
                         format!("unsupported escape `\\{other}` in string"),
-                    ))
+                    ));
                 }
             });
             self.pos += escaped.len_utf8();
@@ -367,13 +367,13 @@ impl<'a> Lexer<'a> {
         loop {
             match self.peek_char() {
                 None | Some('\n') => {
-                    return Err(self.err(start, "unterminated regex; close it with `/`"))
+                    return Err(self.err(start, "unterminated regex; close it with `/`"));
                 }
                 Some('\\') => {
                     self.pos += 1;
                     match self.peek_char() {
                         None | Some('\n') => {
-                            return Err(self.err(start, "unterminated regex; close it with `/`"))
+                            return Err(self.err(start, "unterminated regex; close it with `/`"));
                         }
                         Some(c) => self.pos += c.len_utf8(),
                     }
@@ -543,7 +543,7 @@ impl<'a> Parser<'a> {
     fn query(&mut self) -> Result<Query, ParseError> {
         match self.cur.tok {
             Tok::Eof => {
-                return Err(self.err_here("empty query: expected a command such as `fields`"))
+                return Err(self.err_here("empty query: expected a command such as `fields`"));
             }
             Tok::Pipe => return Err(self.err_here("a query must not start with `|`")),
             _ => {}
@@ -565,7 +565,7 @@ impl<'a> Parser<'a> {
                     return Err(self.err_here(format!(
                         "unexpected {} after the `{name}` command; separate commands with `|`",
                         self.found()
-                    )))
+                    )));
                 }
             }
         }
@@ -614,7 +614,7 @@ impl<'a> Parser<'a> {
                 return Err(self.err_at(
                     name_tok.start,
                     format!("unsupported command `{name}` ({OUTSIDE})"),
-                ))
+                ));
             }
         };
         Ok(command)
@@ -720,7 +720,7 @@ impl<'a> Parser<'a> {
             (Tok::Star, _) => {
                 return Err(self.err_here(format!(
                     "`*` is only allowed in `count(*)`, not in `{name}`"
-                )))
+                )));
             }
             _ => AggArg::Expr(self.expr()?),
         };
@@ -812,13 +812,13 @@ impl<'a> Parser<'a> {
                 return Err(self.err_at(
                     start,
                     "the parse regex has no named capture group such as `(?<name>...)`",
-                ))
+                ));
             }
             Ok(_) => {}
             Err(e) => {
                 return Err(
                     self.err_at(start, format!("invalid regex: {}", regex_error_summary(&e)))
-                )
+                );
             }
         }
         self.bump()?;
@@ -1073,12 +1073,12 @@ impl<'a> Parser<'a> {
             Tok::Duration { .. } => {
                 return Err(self.err_here(format!(
                     "a time period such as `{text}` is only allowed as the argument of `bin()`"
-                )))
+                )));
             }
             Tok::Slash => {
                 return Err(
                     self.err_here("a /regex/ is only allowed after `like`, `not like` or `=~`")
-                )
+                );
             }
             _ => return Err(self.expected("an expression")),
         };
@@ -1933,21 +1933,24 @@ mod tests {
     fn display_with_source_at_end_of_input_tabs_and_wide_gutters() {
         let text = "filter a >\n";
         let e = fails(text, 1, 11, "end of query");
-        assert!(e
-            .display_with_source(text)
-            .ends_with("  1 | filter a >\n    |           ^"));
+        assert!(
+            e.display_with_source(text)
+                .ends_with("  1 | filter a >\n    |           ^")
+        );
 
         let text = "filter\ta = $";
         let e = fails(text, 1, 12, "`$`");
-        assert!(e
-            .display_with_source(text)
-            .ends_with("\n    |       \t    ^"));
+        assert!(
+            e.display_with_source(text)
+                .ends_with("\n    |       \t    ^")
+        );
 
         let text = format!("fields a\n{}| nope", "| limit 1\n".repeat(9));
         let e = fails(&text, 11, 3, "nope");
-        assert!(e
-            .display_with_source(&text)
-            .ends_with("\n  11 | | nope\n     |   ^"));
+        assert!(
+            e.display_with_source(&text)
+                .ends_with("\n  11 | | nope\n     |   ^")
+        );
 
         // A mismatched source degrades to the message alone rather than panicking.
         assert_eq!(e.display_with_source(""), e.to_string());

@@ -45,11 +45,7 @@ fn command(c: &Command) -> String {
                 .iter()
                 .map(|k| {
                     let e = expr(&k.expr);
-                    if k.descending {
-                        format!("{e} desc")
-                    } else {
-                        e
-                    }
+                    if k.descending { format!("{e} desc") } else { e }
                 })
                 .collect();
             format!("sort {}", keys.join(", "))

@@ -36,11 +36,26 @@ pub enum TemplateError {
 }
 
 const SOURCES: &[(&str, &str)] = &[
-    ("port-sources", include_str!("../../queries/port-sources.cwli")),
-    ("ports-addresses", include_str!("../../queries/ports-addresses.cwli")),
-    ("ports-inbound", include_str!("../../queries/ports-inbound.cwli")),
-    ("rejected-by-port", include_str!("../../queries/rejected-by-port.cwli")),
-    ("traffic-summary", include_str!("../../queries/traffic-summary.cwli")),
+    (
+        "port-sources",
+        include_str!("../../queries/port-sources.cwli"),
+    ),
+    (
+        "ports-addresses",
+        include_str!("../../queries/ports-addresses.cwli"),
+    ),
+    (
+        "ports-inbound",
+        include_str!("../../queries/ports-inbound.cwli"),
+    ),
+    (
+        "rejected-by-port",
+        include_str!("../../queries/rejected-by-port.cwli"),
+    ),
+    (
+        "traffic-summary",
+        include_str!("../../queries/traffic-summary.cwli"),
+    ),
 ];
 
 impl Template {
@@ -129,7 +144,11 @@ pub fn get(name: &str) -> Result<Template, TemplateError> {
         .find(|t| t.name == name)
         .ok_or_else(|| TemplateError::Unknown {
             name: name.to_owned(),
-            available: SOURCES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+            available: SOURCES
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", "),
         })
 }
 
@@ -173,8 +192,15 @@ mod tests {
     fn parameters_are_checked() {
         let t = get("port-sources").unwrap();
         assert_eq!(t.params[0].0, "port");
-        assert!(t.instantiate(&[("port".into(), "443".into())]).unwrap().contains("dstPort = 443"));
-        assert!(matches!(t.instantiate(&[]), Err(TemplateError::Missing { .. })));
+        assert!(
+            t.instantiate(&[("port".into(), "443".into())])
+                .unwrap()
+                .contains("dstPort = 443")
+        );
+        assert!(matches!(
+            t.instantiate(&[]),
+            Err(TemplateError::Missing { .. })
+        ));
         assert!(matches!(
             t.instantiate(&[("port".into(), "1 or 1=1".into())]),
             Err(TemplateError::BadValue { .. })

@@ -32,10 +32,9 @@ pub fn ports_csv(report: &PortsReport) -> Result<String, csv::Error> {
     ])?;
     for e in &report.interfaces {
         if e.rules.is_empty() {
-            let (r, o) = e
-                .hint
-                .as_ref()
-                .map_or((String::new(), String::new()), |h| (h.max_rules.to_string(), h.max_open_ports.to_string()));
+            let (r, o) = e.hint.as_ref().map_or((String::new(), String::new()), |h| {
+                (h.max_rules.to_string(), h.max_open_ports.to_string())
+            });
             w.write_record([
                 e.interface_id.as_str(),
                 e.protocol.as_str(),

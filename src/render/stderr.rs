@@ -10,8 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::error::escape_control;
 use crate::settings::Output;
-use crate::source::local::Progress;
 use crate::source::Statistics;
+use crate::source::local::Progress;
 
 pub struct Reporter {
     output: Output,
@@ -40,8 +40,10 @@ impl Reporter {
         if self.output.progress {
             let bar = ProgressBar::new(0);
             bar.set_style(
-                ProgressStyle::with_template("{spinner} reading {bytes}/{total_bytes} {bytes_per_sec} {elapsed}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "{spinner} reading {bytes}/{total_bytes} {bytes_per_sec} {elapsed}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar.enable_steady_tick(Duration::from_millis(120));
             self.bar = Some(bar);

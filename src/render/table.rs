@@ -63,9 +63,16 @@ fn rules_cell(entry: &InterfacePorts) -> String {
 }
 
 pub fn ports_table(report: &PortsReport) -> String {
-    let header: Vec<String> = ["interface", "address", "protocol", "rules", "unused ports", "uncertain"]
-        .map(String::from)
-        .to_vec();
+    let header: Vec<String> = [
+        "interface",
+        "address",
+        "protocol",
+        "rules",
+        "unused ports",
+        "uncertain",
+    ]
+    .map(String::from)
+    .to_vec();
     let rows: Vec<Vec<String>> = report
         .interfaces
         .iter()
@@ -82,7 +89,9 @@ pub fn ports_table(report: &PortsReport) -> String {
                         format!("{a}-{b}")
                     }
                 }),
-                join(&e.uncertain_ports, |u| u.port.map_or("all".to_owned(), |p| p.to_string())),
+                join(&e.uncertain_ports, |u| {
+                    u.port.map_or("all".to_owned(), |p| p.to_string())
+                }),
             ]
         })
         .collect();
@@ -144,7 +153,11 @@ fn summary(e: &InterfacePorts) -> String {
         }
     };
     let mut s = if !e.feasible {
-        format!("{} infeasible for {}", e.protocol, n(e.service_ports.len(), "port"))
+        format!(
+            "{} infeasible for {}",
+            e.protocol,
+            n(e.service_ports.len(), "port")
+        )
     } else if e.rules.iter().any(|r| r.from_port < 0) {
         format!("{} allowed as a whole", e.protocol)
     } else {

@@ -32,12 +32,20 @@ pub fn sample() -> PathBuf {
 /// Runs the binary, expects success, and parses stdout as JSON.
 pub fn json(cmd: &mut Command) -> Value {
     let out = cmd.assert().success().get_output().stdout.clone();
-    serde_json::from_slice(&out).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out)))
+    serde_json::from_slice(&out).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out)
+        )
+    })
 }
 
 pub fn stderr_of(cmd: &mut Command) -> (i32, String) {
     let out = cmd.output().expect("the binary runs");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Drops null fields, as the reference parsers omit absent (`-`) values.

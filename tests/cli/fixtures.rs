@@ -1,6 +1,6 @@
 //! Every fixture from other projects parses to the values those projects expect.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::common::{fixture, flowsift, json, stderr_of, without_nulls};
 
@@ -11,7 +11,9 @@ fn expected(test: &str) -> Value {
     fn flatten(v: &Value) -> Value {
         match v {
             Value::Object(m) if m.contains_key("epoch") => m["epoch"].clone(),
-            Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), flatten(v))).collect()),
+            Value::Object(m) => {
+                Value::Object(m.iter().map(|(k, v)| (k.clone(), flatten(v))).collect())
+            }
             Value::Array(a) => Value::Array(a.iter().map(flatten).collect()),
             other => other.clone(),
         }
@@ -21,9 +23,17 @@ fn expected(test: &str) -> Value {
 
 fn records(path: &str, extra: &[&str]) -> Value {
     let mut cmd = flowsift();
-    cmd.args(["query", "--records", "-o", "json", "-q", "fields @message", "--input"])
-        .arg(fixture(path))
-        .args(extra);
+    cmd.args([
+        "query",
+        "--records",
+        "-o",
+        "json",
+        "-q",
+        "fields @message",
+        "--input",
+    ])
+    .arg(fixture(path))
+    .args(extra);
     without_nulls(&json(&mut cmd))
 }
 
@@ -59,7 +69,10 @@ fn a_bogus_line_is_counted_with_file_and_line_not_fatal() {
     assert_eq!(rows, json!([{"n": 2}]));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("skipped 1 malformed line"), "{stderr}");
-    assert!(stderr.contains("v5_s3_file.log:4: expected 29 fields"), "{stderr}");
+    assert!(
+        stderr.contains("v5_s3_file.log:4: expected 29 fields"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -77,7 +90,10 @@ fn skipdata_says_coverage_is_incomplete() {
 
 /// Reads the OTLP expectation: each log record's attributes as (key, value text).
 fn otel_expected() -> Vec<Vec<(String, String)>> {
-    let text = std::fs::read_to_string(fixture("otel-contrib/valid_vpc_flow_log_expected_multi.yaml")).unwrap();
+    let text = std::fs::read_to_string(fixture(
+        "otel-contrib/valid_vpc_flow_log_expected_multi.yaml",
+    ))
+    .unwrap();
     let mut records: Vec<Vec<(String, String)>> = Vec::new();
     let mut key = None;
     for line in text.lines().map(str::trim) {
@@ -92,7 +108,9 @@ fn otel_expected() -> Vec<Vec<(String, String)>> {
                 }
                 key = None;
             }
-            if let (Some(record), Some(ns)) = (records.last_mut(), line.strip_prefix("timeUnixNano: ")) {
+            if let (Some(record), Some(ns)) =
+                (records.last_mut(), line.strip_prefix("timeUnixNano: "))
+            {
                 record.push(("timeUnixNano".to_owned(), ns.trim_matches('"').to_owned()));
             }
         }
@@ -124,7 +142,10 @@ fn otel_multi_file_parses_to_the_otlp_expectation() {
         for (key, value) in attributes {
             if let Some((_, ours)) = names.iter().find(|(k, _)| k == key) {
                 let v = &record[*ours];
-                let text = v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
+                let text = v
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| v.to_string());
                 assert_eq!(&text, value, "{ours}");
                 checked += 1;
             }
@@ -132,7 +153,10 @@ fn otel_multi_file_parses_to_the_otlp_expectation() {
                 assert_eq!((value.as_str(), &record["protocol"]), ("tcp", &json!(6)));
             }
             if key == "timeUnixNano" {
-                assert_eq!(record["end"].as_i64().unwrap() * 1_000_000_000, value.parse::<i64>().unwrap());
+                assert_eq!(
+                    record["end"].as_i64().unwrap() * 1_000_000_000,
+                    value.parse::<i64>().unwrap()
+                );
             }
         }
         assert_eq!(checked, names.len());
@@ -142,7 +166,10 @@ fn otel_multi_file_parses_to_the_otlp_expectation() {
 #[test]
 fn otel_nodata_and_ecs_files_parse() {
     let got = records("otel-contrib/valid_vpc_flow_log.log", &[]);
-    assert_eq!(got, json!([{"version": 2, "account_id": "12345678910", "interface_id": "eni-0eb1e4178af74336c", "start": 1742570089, "end": 1742570142, "log_status": "NODATA"}]));
+    assert_eq!(
+        got,
+        json!([{"version": 2, "account_id": "12345678910", "interface_id": "eni-0eb1e4178af74336c", "start": 1742570089, "end": 1742570142, "log_status": "NODATA"}])
+    );
     let got = records("otel-contrib/valid_vpc_flow_log_ecs.log", &[]);
     assert_eq!(got[0]["ecs_cluster_name"], "my-cluster");
     assert_eq!(got[0]["ecs_task_id"], "abcdef1234567890");
@@ -154,14 +181,32 @@ fn otel_nodata_and_ecs_files_parse() {
 fn a_line_with_too_many_fields_is_reported_not_misparsed() {
     let path = fixture("otel-contrib/vpc_flow_log_too_many_fields.log");
     let mut cmd = flowsift();
-    cmd.args(["query", "--records", "-o", "json", "fields @message", "--input"]).arg(&path);
+    cmd.args([
+        "query",
+        "--records",
+        "-o",
+        "json",
+        "fields @message",
+        "--input",
+    ])
+    .arg(&path);
     let out = cmd.assert().success().get_output().clone();
-    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap(), json!([]));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        json!([])
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("too_many_fields.log:2: expected 14 fields (the layout of the file's header line), found 15"), "{stderr}");
-    let (code, stderr) = stderr_of(flowsift().args(["query", "--strict", "fields @message", "--input"]).arg(&path));
+    let (code, stderr) = stderr_of(
+        flowsift()
+            .args(["query", "--strict", "fields @message", "--input"])
+            .arg(&path),
+    );
     assert_eq!(code, 1);
-    assert!(stderr.contains("too_many_fields.log:2: malformed record"), "{stderr}");
+    assert!(
+        stderr.contains("too_many_fields.log:2: malformed record"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -172,7 +217,10 @@ fn cloudwatch_subscription_payloads_parse_with_default_and_custom_formats() {
     assert_eq!(got[1]["action"], "REJECT");
     let got = records(
         "otel-contrib/valid_vpc_flow_cw_custom.json",
-        &["--log-format", "${version} ${interface-id} ${srcaddr} ${dstaddr}"],
+        &[
+            "--log-format",
+            "${version} ${interface-id} ${srcaddr} ${dstaddr}",
+        ],
     );
     assert_eq!(
         got,

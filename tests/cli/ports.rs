@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::common::{flowsift, json, sample, stderr_of};
 
@@ -18,17 +18,50 @@ fn traffic(ports: &[u16], with_flags: bool) -> String {
     let mut out = String::new();
     let mut ephemeral = 33000;
     let mut t = 1_795_132_800;
-    let mut record = |src: &str, dst: &str, sp: u32, dp: u32, flags: u32, direction: &str, action: &str, t: u64| {
-        let tail = if with_flags { format!(" {flags} {direction}") } else { String::new() };
-        let _ = writeln!(out, "5 123456789012 {SERVER} {src} {dst} {sp} {dp} 6 10 1000 {t} {} {action} OK{tail}", t + 30);
+    let mut record = |src: &str,
+                      dst: &str,
+                      sp: u32,
+                      dp: u32,
+                      flags: u32,
+                      direction: &str,
+                      action: &str,
+                      t: u64| {
+        let tail = if with_flags {
+            format!(" {flags} {direction}")
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "5 123456789012 {SERVER} {src} {dst} {sp} {dp} 6 10 1000 {t} {} {action} OK{tail}",
+            t + 30
+        );
     };
     for (i, &port) in ports.iter().enumerate() {
         for client in 1..=3 {
             ephemeral += 1;
             t += 7;
             let peer = format!("198.51.100.{}", client + i);
-            record(&peer, SERVER_ADDR, ephemeral, u32::from(port), 3, "ingress", "ACCEPT", t);
-            record(SERVER_ADDR, &peer, u32::from(port), ephemeral, 19, "egress", "ACCEPT", t);
+            record(
+                &peer,
+                SERVER_ADDR,
+                ephemeral,
+                u32::from(port),
+                3,
+                "ingress",
+                "ACCEPT",
+                t,
+            );
+            record(
+                SERVER_ADDR,
+                &peer,
+                u32::from(port),
+                ephemeral,
+                19,
+                "egress",
+                "ACCEPT",
+                t,
+            );
         }
     }
     for call in 0..40 {
@@ -36,17 +69,42 @@ fn traffic(ports: &[u16], with_flags: bool) -> String {
         t += 11;
         let api = format!("203.0.113.{}", call % 5);
         record(SERVER_ADDR, &api, ephemeral, 443, 3, "egress", "ACCEPT", t);
-        record(&api, SERVER_ADDR, 443, ephemeral, 19, "ingress", "ACCEPT", t);
+        record(
+            &api,
+            SERVER_ADDR,
+            443,
+            ephemeral,
+            19,
+            "ingress",
+            "ACCEPT",
+            t,
+        );
     }
     for port in [23, 3389, 445] {
-        record("192.0.2.66", SERVER_ADDR, 40000, port, 2, "ingress", "REJECT", t);
+        record(
+            "192.0.2.66",
+            SERVER_ADDR,
+            40000,
+            port,
+            2,
+            "ingress",
+            "REJECT",
+            t,
+        );
     }
     if with_flags {
         format!("{V5_HEADER}\n{out}")
     } else {
         // The default v2 layout: drop the last two columns and the header.
         out.lines()
-            .map(|l| l.split(' ').take(14).collect::<Vec<_>>().join(" ").replacen("5 ", "2 ", 1) + "\n")
+            .map(|l| {
+                l.split(' ')
+                    .take(14)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .replacen("5 ", "2 ", 1)
+                    + "\n"
+            })
             .collect()
     }
 }
@@ -60,7 +118,16 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
 fn ports_json(input: &Path, max_rules: usize, max_open: u32) -> Value {
     json(
         flowsift()
-            .args(["ports", "-o", "json", "--max-rules", &max_rules.to_string(), "--max-open-ports", &max_open.to_string(), "--input"])
+            .args([
+                "ports",
+                "-o",
+                "json",
+                "--max-rules",
+                &max_rules.to_string(),
+                "--max-open-ports",
+                &max_open.to_string(),
+                "--input",
+            ])
             .arg(input),
     )
 }
@@ -72,7 +139,10 @@ fn the_design_example_three_rules_three_open() {
     let dir = tempfile::tempdir().unwrap();
     let input = write(dir.path(), "flows.log", &traffic(&DESIGN_PORTS, true));
     let report = ports_json(&input, 3, 3);
-    assert_eq!(report["constraints"], json!({"max_rules": 3, "max_open_ports": 3}));
+    assert_eq!(
+        report["constraints"],
+        json!({"max_rules": 3, "max_open_ports": 3})
+    );
     assert!(report["window"]["start"].is_string() && report["window"]["end"].is_string());
     let entries = report["interfaces"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{report:#}");
@@ -106,7 +176,12 @@ fn more_rules_than_needed_leave_nothing_open() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["from_port"].as_i64().unwrap(), r["to_port"].as_i64().unwrap()))
+        .map(|r| {
+            (
+                r["from_port"].as_i64().unwrap(),
+                r["to_port"].as_i64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(ranges, vec![(80, 82), (85, 86), (1001, 1002), (1020, 1020)]);
     assert_eq!(e["unused_port_count"], 0);
@@ -120,11 +195,31 @@ fn an_infeasible_setting_names_what_would_work() {
     assert_eq!(e["feasible"], false);
     assert_eq!(e["rules"], json!([]));
     assert_eq!(e["hint"], json!({"max_rules": 3, "max_open_ports": 933}));
-    let out = flowsift().args(["ports", "--max-rules", "1", "--max-open-ports", "3", "--input"]).arg(&input).assert().success().get_output().stdout.clone();
+    let out = flowsift()
+        .args([
+            "ports",
+            "--max-rules",
+            "1",
+            "--max-open-ports",
+            "3",
+            "--input",
+        ])
+        .arg(&input)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let table = String::from_utf8_lossy(&out);
-    assert!(table.contains("infeasible: needs --max-rules 3 or --max-open-ports 933"), "{table}");
+    assert!(
+        table.contains("infeasible: needs --max-rules 3 or --max-open-ports 933"),
+        "{table}"
+    );
     let e = &ports_json(&input, 1, 1000)["interfaces"][0];
-    assert_eq!(e["rules"], json!([{"from_port": 80, "to_port": 1020, "unused_ports": 933}]));
+    assert_eq!(
+        e["rules"],
+        json!([{"from_port": 80, "to_port": 1020, "unused_ports": 933}])
+    );
 }
 
 #[test]
@@ -167,9 +262,18 @@ fn truth() -> Vec<(String, String, Vec<u64>)> {
     let mut out = Vec::new();
     for iface in truth["interfaces"].as_array().unwrap() {
         for (protocol, ports) in iface["service_ports"].as_object().unwrap() {
-            let ports: Vec<u64> = ports.as_array().unwrap().iter().map(|p| p.as_u64().unwrap()).collect();
+            let ports: Vec<u64> = ports
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_u64().unwrap())
+                .collect();
             if !ports.is_empty() {
-                out.push((iface["id"].as_str().unwrap().to_owned(), protocol.clone(), ports));
+                out.push((
+                    iface["id"].as_str().unwrap().to_owned(),
+                    protocol.clone(),
+                    ports,
+                ));
             }
         }
     }
@@ -187,7 +291,12 @@ fn found(report: &Value) -> Vec<(String, String, Vec<u64>)> {
             (
                 e["interface_id"].as_str().unwrap().to_owned(),
                 e["protocol"].as_str().unwrap().to_owned(),
-                e["service_ports"].as_array().unwrap().iter().map(|p| p.as_u64().unwrap()).collect(),
+                e["service_ports"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p.as_u64().unwrap())
+                    .collect(),
             )
         })
         .collect();
@@ -200,23 +309,64 @@ fn the_bundled_sample_gives_the_generators_service_ports() {
     let expected = truth();
     assert!(expected.len() >= 5);
     // Both halves on their own (v2 without header; v5 gzip with header) and together.
-    for input in [sample(), sample().join("cloudwatch-export"), sample().join("AWSLogs")] {
-        assert_eq!(found(&ports_json(&input, 60, 0)), expected, "{}", input.display());
+    for input in [
+        sample(),
+        sample().join("cloudwatch-export"),
+        sample().join("AWSLogs"),
+    ] {
+        assert_eq!(
+            found(&ports_json(&input, 60, 0)),
+            expected,
+            "{}",
+            input.display()
+        );
     }
 }
 
 #[test]
 fn interface_filter_and_csv() {
     let web = "eni-0a1b2c3d4e5f60718";
-    let report = json(flowsift().args(["ports", "-o", "json", "--interface", web, "--input"]).arg(sample()));
-    let ids: Vec<&str> = report["interfaces"].as_array().unwrap().iter().map(|e| e["interface_id"].as_str().unwrap()).collect();
+    let report = json(
+        flowsift()
+            .args(["ports", "-o", "json", "--interface", web, "--input"])
+            .arg(sample()),
+    );
+    let ids: Vec<&str> = report["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["interface_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, vec![web]);
-    let out = flowsift().args(["ports", "-o", "csv", "--interface", web, "--input"]).arg(sample()).assert().success().get_output().stdout.clone();
+    let out = flowsift()
+        .args(["ports", "-o", "csv", "--interface", web, "--input"])
+        .arg(sample())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let csv = String::from_utf8(out).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "interface_id,protocol,from_port,to_port,unused_ports,feasible,hint_max_rules,hint_max_open_ports");
-    assert_eq!(lines[1..], [format!("{web},tcp,80,80,0,true,,"), format!("{web},tcp,443,443,0,true,,")]);
-    let (code, stderr) = stderr_of(flowsift().args(["ports", "--interface", "eni-nope", "--input"]).arg(sample()));
+    assert_eq!(
+        lines[0],
+        "interface_id,protocol,from_port,to_port,unused_ports,feasible,hint_max_rules,hint_max_open_ports"
+    );
+    assert_eq!(
+        lines[1..],
+        [
+            format!("{web},tcp,80,80,0,true,,"),
+            format!("{web},tcp,443,443,0,true,,")
+        ]
+    );
+    let (code, stderr) = stderr_of(
+        flowsift()
+            .args(["ports", "--interface", "eni-nope", "--input"])
+            .arg(sample()),
+    );
     assert_eq!(code, 0);
-    assert!(stderr.contains("interface eni-nope has no accepted inbound traffic"), "{stderr}");
+    assert!(
+        stderr.contains("interface eni-nope has no accepted inbound traffic"),
+        "{stderr}"
+    );
 }

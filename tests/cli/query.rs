@@ -1,6 +1,6 @@
 //! `flowsift query` and `flowsift templates`: output shapes, errors and exit statuses.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::common::{fixture, flowsift, json, sample, stderr_of};
 
@@ -14,20 +14,32 @@ fn json_rows_are_typed_and_keyed_by_field() {
             .arg(fixture(V2))
             .arg("filter logStatus = \"OK\" | stats count(*) as flows, sum(bytes) as bytes by action | sort action"),
     );
-    assert_eq!(rows, json!([{"action": "ACCEPT", "flows": 2, "bytes": 2520}, {"action": "REJECT", "flows": 1, "bytes": 1680}]));
+    assert_eq!(
+        rows,
+        json!([{"action": "ACCEPT", "flows": 2, "bytes": 2520}, {"action": "REJECT", "flows": 1, "bytes": 1680}])
+    );
 }
 
 #[test]
 fn csv_and_table_outputs() {
     let out = flowsift()
-        .args(["query", "-o", "csv", "fields interfaceId, dstPort | filter dstPort = 443", "--input"])
+        .args([
+            "query",
+            "-o",
+            "csv",
+            "fields interfaceId, dstPort | filter dstPort = 443",
+            "--input",
+        ])
         .arg(fixture(V2))
         .assert()
         .success()
         .get_output()
         .stdout
         .clone();
-    assert_eq!(String::from_utf8(out).unwrap(), "interfaceId,dstPort\neni-102010ab,443\neni-102010cd,443\n");
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "interfaceId,dstPort\neni-102010ab,443\neni-102010cd,443\n"
+    );
     let out = flowsift()
         .args(["query", "stats count(*) as n by interfaceId", "--input"])
         .arg(fixture(V2))
@@ -37,39 +49,80 @@ fn csv_and_table_outputs() {
         .stdout
         .clone();
     let table = String::from_utf8(out).unwrap();
-    assert!(table.contains("INTERFACEID") && table.contains("eni-4b118871"), "{table}");
+    assert!(
+        table.contains("INTERFACEID") && table.contains("eni-4b118871"),
+        "{table}"
+    );
 }
 
 #[test]
 fn a_query_outside_the_subset_fails_with_a_caret_and_status_2() {
     let (code, stderr) = stderr_of(
         flowsift()
-            .args(["query", "filter action = \"REJECT\"\n| unmask @message", "--input"])
+            .args([
+                "query",
+                "filter action = \"REJECT\"\n| unmask @message",
+                "--input",
+            ])
             .arg(fixture(V2)),
     );
     assert_eq!(code, 2);
     assert!(stderr.contains("line 2, column 3"), "{stderr}");
-    assert!(stderr.contains("  2 | | unmask @message\n    |   ^"), "{stderr}");
+    assert!(
+        stderr.contains("  2 | | unmask @message\n    |   ^"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn missing_inputs_and_bad_windows_are_clear_errors() {
-    let (code, stderr) = stderr_of(flowsift().args(["query", "stats count(*)", "--input", "/nonexistent/flows"]));
+    let (code, stderr) =
+        stderr_of(flowsift().args(["query", "stats count(*)", "--input", "/nonexistent/flows"]));
     assert_eq!(code, 1);
-    assert!(stderr.contains("/nonexistent/flows: no such file or folder"), "{stderr}");
-    let (code, stderr) = stderr_of(flowsift().args(["query", "stats count(*)", "--since", "soon", "--input"]).arg(fixture(V2)));
+    assert!(
+        stderr.contains("/nonexistent/flows: no such file or folder"),
+        "{stderr}"
+    );
+    let (code, stderr) = stderr_of(
+        flowsift()
+            .args(["query", "stats count(*)", "--since", "soon", "--input"])
+            .arg(fixture(V2)),
+    );
     assert_eq!(code, 2);
     assert!(stderr.contains("`soon` is not a duration"), "{stderr}");
-    let (code, stderr) = stderr_of(flowsift().args(["query", "stats count(*)", "--log-format", "version", "--input"]).arg(fixture(V2)));
+    let (code, stderr) = stderr_of(
+        flowsift()
+            .args([
+                "query",
+                "stats count(*)",
+                "--log-format",
+                "version",
+                "--input",
+            ])
+            .arg(fixture(V2)),
+    );
     assert_eq!(code, 2);
-    assert!(stderr.contains("--log-format: `version` in the log format is not a `${field}` token"), "{stderr}");
+    assert!(
+        stderr.contains("--log-format: `version` in the log format is not a `${field}` token"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn the_window_selects_records_by_start_time() {
     let rows = json(
         flowsift()
-            .args(["query", "-o", "json", "--start", "2015-08-12T13:47:43Z", "--end", "1439387263", "stats count(*) as n", "--input"])
+            .args([
+                "query",
+                "-o",
+                "json",
+                "--start",
+                "2015-08-12T13:47:43Z",
+                "--end",
+                "1439387263",
+                "stats count(*) as n",
+                "--input",
+            ])
             .arg(fixture(V2)),
     );
     assert_eq!(rows, json!([{"n": 2}]));
@@ -79,25 +132,60 @@ fn the_window_selects_records_by_start_time() {
 fn templates_run_with_parameters_and_are_listed() {
     let rows = json(
         flowsift()
-            .args(["query", "-o", "json", "--template", "port-sources", "--param", "port=22", "--input"])
+            .args([
+                "query",
+                "-o",
+                "json",
+                "--template",
+                "port-sources",
+                "--param",
+                "port=22",
+                "--input",
+            ])
             .arg(sample()),
     );
     let rows = rows.as_array().unwrap();
     assert!(!rows.is_empty());
-    assert!(rows.iter().all(|r| r["flows"].as_i64().unwrap() > 0 && r["srcAddr"].is_string()));
-    let (code, stderr) = stderr_of(flowsift().args(["query", "--template", "port-sources", "--input"]).arg(sample()));
+    assert!(
+        rows.iter()
+            .all(|r| r["flows"].as_i64().unwrap() > 0 && r["srcAddr"].is_string())
+    );
+    let (code, stderr) = stderr_of(
+        flowsift()
+            .args(["query", "--template", "port-sources", "--input"])
+            .arg(sample()),
+    );
     assert_eq!(code, 2);
     assert!(stderr.contains("needs --param port=VALUE"), "{stderr}");
-    let (code, _) = stderr_of(flowsift().args(["query", "--template", "nope", "--input"]).arg(sample()));
+    let (code, _) = stderr_of(
+        flowsift()
+            .args(["query", "--template", "nope", "--input"])
+            .arg(sample()),
+    );
     assert_eq!(code, 2);
     let list: Value = json(flowsift().args(["templates", "-o", "json"]));
-    let names: Vec<&str> = list.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert!(names.contains(&"ports-inbound") && names.contains(&"port-sources"), "{names:?}");
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"ports-inbound") && names.contains(&"port-sources"),
+        "{names:?}"
+    );
 }
 
 #[test]
 fn unknown_fields_are_warned_about() {
-    let (code, stderr) = stderr_of(flowsift().args(["query", "filter tcpFlags = 2 | stats count(*)", "--input"]).arg(fixture(V2)));
+    let (code, stderr) = stderr_of(
+        flowsift()
+            .args(["query", "filter tcpFlags = 2 | stats count(*)", "--input"])
+            .arg(fixture(V2)),
+    );
     assert_eq!(code, 0);
-    assert!(stderr.contains("the query uses `tcpFlags`, which the records of"), "{stderr}");
+    assert!(
+        stderr.contains("the query uses `tcpFlags`, which the records of"),
+        "{stderr}"
+    );
 }

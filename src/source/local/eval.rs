@@ -19,8 +19,8 @@ use ipnet::IpNet;
 use regex::Regex;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::value::{parse_i64, Number, Scalar};
-use crate::flow::{normalize_epoch_s, Field, FieldKind, FlowRecord, LogFormat};
+use super::value::{Number, Scalar, parse_i64};
+use crate::flow::{Field, FieldKind, FlowRecord, LogFormat, normalize_epoch_s};
 use crate::insights::ast::{
     AggArg, AggFunc, BinaryOp, Command, Expr, Function, Literal, ParsePattern, Query, UnaryOp,
 };
@@ -52,7 +52,11 @@ pub enum PlanError {
 /// Where a value comes from while a record is evaluated.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum SlotKind {
-    Column { index: usize, int: bool, epoch: bool },
+    Column {
+        index: usize,
+        int: bool,
+        epoch: bool,
+    },
     Timestamp,
     Message,
     Extra(usize),
@@ -136,7 +140,9 @@ impl<'a> Context<'a> for RecordContext<'a> {
             }
             Some(SlotKind::Timestamp) => self.timestamp_ms.map_or(Scalar::Null, Scalar::Time),
             Some(SlotKind::Message) => Scalar::Str(self.line),
-            Some(SlotKind::Extra(i)) => self.extras.get(*i).map_or(Scalar::Null, Scalar::from_value),
+            Some(SlotKind::Extra(i)) => {
+                self.extras.get(*i).map_or(Scalar::Null, Scalar::from_value)
+            }
             Some(SlotKind::Null) | None => Scalar::Null,
         }
     }
@@ -152,7 +158,9 @@ struct RowContext<'a> {
 
 impl<'a> Context<'a> for RowContext<'a> {
     fn get(&self, slot: usize) -> Scalar<'a> {
-        self.values.get(slot).map_or(Scalar::Null, Scalar::from_value)
+        self.values
+            .get(slot)
+            .map_or(Scalar::Null, Scalar::from_value)
     }
 
     fn timestamp_ms(&self) -> Option<i64> {
@@ -429,14 +437,14 @@ fn compile_expr<R: Resolver>(expr: &Expr, scope: &mut R) -> Result<CExpr, PlanEr
         },
         Expr::Call { func, args } => match func {
             Function::Bin => match args.as_slice() {
-                [Expr::Literal(Literal::Duration { millis, .. })] if *millis > 0 => CExpr::Bin {
-                    period_ms: *millis,
-                },
+                [Expr::Literal(Literal::Duration { millis, .. })] if *millis > 0 => {
+                    CExpr::Bin { period_ms: *millis }
+                }
                 _ => {
                     return Err(PlanError::Arity {
                         function: "bin",
                         expected: "one time period, such as bin(5m)",
-                    })
+                    });
                 }
             },
             Function::IsIpv4InSubnet | Function::IsIpInSubnet => {
@@ -597,7 +605,7 @@ impl QueryShape {
             match command {
                 Command::Stats(_) => return Err(PlanError::SecondStats),
                 Command::Parse(_) if stats.is_some() => {
-                    return Err(PlanError::AfterStats { what: "`parse`" })
+                    return Err(PlanError::AfterStats { what: "`parse`" });
                 }
                 other => post.push(other.clone()),
             }
@@ -726,7 +734,9 @@ impl Plan {
         let mut stages = Vec::new();
         for command in &shape.record {
             match command {
-                Command::Filter(e) => stages.push(RecordStage::Filter(compile_expr(e, &mut scope)?)),
+                Command::Filter(e) => {
+                    stages.push(RecordStage::Filter(compile_expr(e, &mut scope)?))
+                }
                 Command::Fields(list) | Command::Display(list) => {
                     for p in list {
                         if matches!(p.expr, Expr::Field(ref n) if p.alias.is_none() || p.alias.as_ref() == Some(n))
@@ -908,7 +918,11 @@ impl Plan {
                 if row_cap.is_some_and(|cap| rows.len() >= cap) {
                     return true;
                 }
-                let values = self.projection.iter().map(|e| e.eval(&ctx).to_value()).collect();
+                let values = self
+                    .projection
+                    .iter()
+                    .map(|e| e.eval(&ctx).to_value())
+                    .collect();
                 let record = if self.records {
                     FlowRecord::parse(input.line, format).ok()
                 } else {
@@ -927,8 +941,16 @@ impl Plan {
 enum AggState {
     Count(u64),
     Distinct(FxHashSet<Vec<u8>>),
-    Sum { int: i64, float: f64, floats: bool, seen: bool },
-    Avg { sum: f64, n: u64 },
+    Sum {
+        int: i64,
+        float: f64,
+        floats: bool,
+        seen: bool,
+    },
+    Avg {
+        sum: f64,
+        n: u64,
+    },
     Min(Option<Value>),
     Max(Option<Value>),
 }
@@ -1004,18 +1026,20 @@ impl AggState {
                 }
             }
             AggState::Min(current) => {
-                if current
-                    .as_ref()
-                    .is_none_or(|c| value.compare(&Scalar::from_value(c)).is_some_and(|o| o.is_lt()))
-                {
+                if current.as_ref().is_none_or(|c| {
+                    value
+                        .compare(&Scalar::from_value(c))
+                        .is_some_and(|o| o.is_lt())
+                }) {
                     *current = Some(value.to_value());
                 }
             }
             AggState::Max(current) => {
-                if current
-                    .as_ref()
-                    .is_none_or(|c| value.compare(&Scalar::from_value(c)).is_some_and(|o| o.is_gt()))
-                {
+                if current.as_ref().is_none_or(|c| {
+                    value
+                        .compare(&Scalar::from_value(c))
+                        .is_some_and(|o| o.is_gt())
+                }) {
                     *current = Some(value.to_value());
                 }
             }
@@ -1041,7 +1065,9 @@ impl AggState {
                 },
             ) => {
                 *seen |= seen2;
-                let exact = (!*floats && !floats2).then(|| int.checked_add(int2)).flatten();
+                let exact = (!*floats && !floats2)
+                    .then(|| int.checked_add(int2))
+                    .flatten();
                 match exact {
                     Some(total) => *int = total,
                     None => {
@@ -1057,17 +1083,17 @@ impl AggState {
                 *n += n2;
             }
             (AggState::Min(a), AggState::Min(b)) => {
-                if let Some(b) = b {
-                    if a.as_ref().is_none_or(|x| b.total_cmp(x).is_lt()) {
-                        *a = Some(b);
-                    }
+                if let Some(b) = b
+                    && a.as_ref().is_none_or(|x| b.total_cmp(x).is_lt())
+                {
+                    *a = Some(b);
                 }
             }
             (AggState::Max(a), AggState::Max(b)) => {
-                if let Some(b) = b {
-                    if a.as_ref().is_none_or(|x| b.total_cmp(x).is_gt()) {
-                        *a = Some(b);
-                    }
+                if let Some(b) = b
+                    && a.as_ref().is_none_or(|x| b.total_cmp(x).is_gt())
+                {
+                    *a = Some(b);
                 }
             }
             _ => {}
@@ -1279,6 +1305,9 @@ pub struct Finished {
     pub records: Vec<FlowRecord>,
 }
 
+/// A result row and, for `--records`, the record it came from.
+type RowWithRecord = (Vec<Value>, Option<FlowRecord>);
+
 /// Finishes a query: turns the merged partial into rows and runs the post-stage commands.
 pub fn finish(shape: &QueryShape, partial: Partial) -> Result<Finished, PlanError> {
     let (mut columns, rows, mut records): (Vec<String>, Vec<Vec<Value>>, Vec<Option<FlowRecord>>) =
@@ -1322,7 +1351,8 @@ pub fn finish(shape: &QueryShape, partial: Partial) -> Result<Finished, PlanErro
     } else {
         shape.raw_columns.len()
     };
-    let mut rows: Vec<(Vec<Value>, Option<FlowRecord>)> = rows.into_iter().zip(records.drain(..)).collect();
+    let mut rows: Vec<(Vec<Value>, Option<FlowRecord>)> =
+        rows.into_iter().zip(records.drain(..)).collect();
     let mut selection: Option<Vec<usize>> = None;
     for command in &shape.post {
         match command {
@@ -1333,13 +1363,21 @@ pub fn finish(shape: &QueryShape, partial: Partial) -> Result<Finished, PlanErro
             Command::Sort(keys) => {
                 let compiled: Vec<(CExpr, bool)> = keys
                     .iter()
-                    .map(|k| Ok((compile_expr(&k.expr, &mut RowScope { columns: &columns })?, k.descending)))
+                    .map(|k| {
+                        Ok((
+                            compile_expr(&k.expr, &mut RowScope { columns: &columns })?,
+                            k.descending,
+                        ))
+                    })
                     .collect::<Result<_, PlanError>>()?;
-                let mut keyed: Vec<(Vec<Value>, (Vec<Value>, Option<FlowRecord>))> = rows
+                let mut keyed: Vec<(Vec<Value>, RowWithRecord)> = rows
                     .into_iter()
                     .map(|row| {
                         let ctx = RowContext { values: &row.0 };
-                        let k = compiled.iter().map(|(e, _)| e.eval(&ctx).to_value()).collect();
+                        let k = compiled
+                            .iter()
+                            .map(|(e, _)| e.eval(&ctx).to_value())
+                            .collect();
                         (k, row)
                     })
                     .collect();
@@ -1349,11 +1387,7 @@ pub fn finish(shape: &QueryShape, partial: Partial) -> Result<Finished, PlanErro
                         .zip(&compiled)
                         .map(|((x, y), (_, desc))| {
                             let o = x.total_cmp(y);
-                            if *desc {
-                                o.reverse()
-                            } else {
-                                o
-                            }
+                            if *desc { o.reverse() } else { o }
                         })
                         .find(|o| o.is_ne())
                         .unwrap_or(std::cmp::Ordering::Equal)
@@ -1363,7 +1397,10 @@ pub fn finish(shape: &QueryShape, partial: Partial) -> Result<Finished, PlanErro
             Command::Limit(n) => rows.truncate(usize::try_from(*n).unwrap_or(usize::MAX)),
             Command::Dedup(names) => {
                 let mut scope = RowScope { columns: &columns };
-                let slots: Vec<usize> = names.iter().map(|n| scope.slot(n)).collect::<Result<_, _>>()?;
+                let slots: Vec<usize> = names
+                    .iter()
+                    .map(|n| scope.slot(n))
+                    .collect::<Result<_, _>>()?;
                 let mut seen = FxHashSet::default();
                 rows.retain(|(values, _)| {
                     let mut key = Vec::new();
@@ -1391,11 +1428,7 @@ pub fn finish(shape: &QueryShape, partial: Partial) -> Result<Finished, PlanErro
                     };
                     chosen.push(index);
                 }
-                if matches!(command, Command::Display(_)) || selection.is_some() {
-                    selection = Some(chosen);
-                } else {
-                    selection = Some(chosen);
-                }
+                selection = Some(chosen);
             }
             Command::Stats(_) | Command::Parse(_) => {}
         }
@@ -1405,7 +1438,12 @@ pub fn finish(shape: &QueryShape, partial: Partial) -> Result<Finished, PlanErro
         columns: selection.iter().map(|&i| columns[i].clone()).collect(),
         rows: rows
             .iter()
-            .map(|(values, _)| selection.iter().map(|&i| values.get(i).cloned().unwrap_or(Value::Null)).collect())
+            .map(|(values, _)| {
+                selection
+                    .iter()
+                    .map(|&i| values.get(i).cloned().unwrap_or(Value::Null))
+                    .collect()
+            })
             .collect(),
     };
     let records = rows.into_iter().filter_map(|(_, r)| r).collect();

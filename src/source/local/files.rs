@@ -32,9 +32,13 @@ pub enum InputError {
         #[source]
         source: io::Error,
     },
-    #[error("{path}: starts with `{{` but is not a CloudWatch Logs subscription payload (`logEvents`): {reason}")]
+    #[error(
+        "{path}: starts with `{{` but is not a CloudWatch Logs subscription payload (`logEvents`): {reason}"
+    )]
     BadJson { path: PathBuf, reason: String },
-    #[error("no flow-log files found in {paths}; folders are searched for *.log, *.log.gz, *.gz and *.txt files")]
+    #[error(
+        "no flow-log files found in {paths}; folders are searched for *.log, *.log.gz, *.gz and *.txt files"
+    )]
     NoFiles { paths: String },
 }
 
@@ -151,7 +155,10 @@ fn sniff(path: &Path, size: u64) -> Result<InputFile, InputError> {
             let mut first = [0u8; 64];
             file.seek(SeekFrom::Start(0)).map_err(unreadable)?;
             let n = read_up_to(&mut file, &mut first).map_err(unreadable)?;
-            first[..n].iter().copied().find(|b| !b.is_ascii_whitespace())
+            first[..n]
+                .iter()
+                .copied()
+                .find(|b| !b.is_ascii_whitespace())
         }
         Encoding::Gzip => {
             file.seek(SeekFrom::Start(0)).map_err(unreadable)?;
@@ -161,7 +168,10 @@ fn sniff(path: &Path, size: u64) -> Result<InputFile, InputError> {
                 path: path.to_path_buf(),
                 source,
             })?;
-            first[..n].iter().copied().find(|b| !b.is_ascii_whitespace())
+            first[..n]
+                .iter()
+                .copied()
+                .find(|b| !b.is_ascii_whitespace())
         }
     };
     let layout = if first == Some(b'{') {
@@ -261,8 +271,15 @@ pub fn for_each_line(
             let skip_first = start > 0;
             let from = start.saturating_sub(1);
             handle.seek(SeekFrom::Start(from)).map_err(unreadable)?;
-            split_lines(&mut handle, from, Some(end), skip_first, &mut f, &mut progress)
-                .map_err(unreadable)
+            split_lines(
+                &mut handle,
+                from,
+                Some(end),
+                skip_first,
+                &mut f,
+                &mut progress,
+            )
+            .map_err(unreadable)
         }
     }
 }
@@ -371,7 +388,9 @@ pub fn subscription_messages(file: &InputFile) -> Result<Vec<String>, InputError
                 path: file.path.clone(),
                 source,
             })?,
-        Encoding::Plain => BufReader::new(handle).read_to_end(&mut text).map_err(unreadable)?,
+        Encoding::Plain => BufReader::new(handle)
+            .read_to_end(&mut text)
+            .map_err(unreadable)?,
     };
     let bad = |reason: String| InputError::BadJson {
         path: file.path.clone(),
@@ -409,8 +428,13 @@ mod tests {
         std::fs::write(&path, data).unwrap();
         let file = sniff(&path, data.len() as u64).unwrap();
         let mut out = Vec::new();
-        for_each_line(&file, range, |l| out.push(String::from_utf8_lossy(l).into_owned()), |_| {})
-            .unwrap();
+        for_each_line(
+            &file,
+            range,
+            |l| out.push(String::from_utf8_lossy(l).into_owned()),
+            |_| {},
+        )
+        .unwrap();
         out
     }
 
@@ -440,8 +464,13 @@ mod tests {
         let file = sniff(&path, bytes.len() as u64).unwrap();
         assert_eq!(file.encoding, Encoding::Gzip);
         let mut out = Vec::new();
-        for_each_line(&file, None, |l| out.push(String::from_utf8_lossy(l).into_owned()), |_| {})
-            .unwrap();
+        for_each_line(
+            &file,
+            None,
+            |l| out.push(String::from_utf8_lossy(l).into_owned()),
+            |_| {},
+        )
+        .unwrap();
         assert_eq!(out, vec!["one", "two", "three"]);
     }
 

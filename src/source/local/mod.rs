@@ -11,15 +11,15 @@ pub mod value;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
 use self::eval::{Partial, Plan, PlanError, QueryShape, RecordInput, Scratch};
 use self::files::{InputError, InputFile, Layout, Unit};
 use self::value::parse_i64;
-use crate::flow::{classify_line, normalize_epoch_s, split_tokens, Field, LineKind, LogFormat};
+use crate::flow::{Field, LineKind, LogFormat, classify_line, normalize_epoch_s, split_tokens};
 use crate::insights::ast::Query;
 use crate::source::{Malformed, QueryOutput, Statistics, Window};
 
@@ -29,7 +29,9 @@ pub enum LocalError {
     Input(#[from] InputError),
     #[error("{0}")]
     Plan(#[from] PlanError),
-    #[error("{path}:{line}: malformed record: {reason} (--strict stops at the first malformed line; without it such lines are counted and skipped)")]
+    #[error(
+        "{path}:{line}: malformed record: {reason} (--strict stops at the first malformed line; without it such lines are counted and skipped)"
+    )]
     Strict {
         path: String,
         line: u64,
@@ -127,14 +129,14 @@ pub fn run(
         for result in results {
             total.absorb(result);
         }
-        if options.strict {
-            if let Some(first) = total.statistics.malformed_examples.first() {
-                return Err(LocalError::Strict {
-                    path: first.path.clone(),
-                    line: first.line,
-                    reason: first.reason.clone(),
-                });
-            }
+        if options.strict
+            && let Some(first) = total.statistics.malformed_examples.first()
+        {
+            return Err(LocalError::Strict {
+                path: first.path.clone(),
+                line: first.line,
+                reason: first.reason.clone(),
+            });
         }
     }
     let mut statistics = total.statistics;
@@ -143,9 +145,13 @@ pub fn run(
     statistics.malformed_examples.sort_by(|a, b| {
         (files_index(&files, &a.path), a.line).cmp(&(files_index(&files, &b.path), b.line))
     });
-    statistics.malformed_examples.truncate(Statistics::MAX_EXAMPLES);
+    statistics
+        .malformed_examples
+        .truncate(Statistics::MAX_EXAMPLES);
     warnings.extend(total.missing.into_iter().map(|(field, path)| {
-        format!("the query uses `{field}`, which the records of {path} do not have; it is null there")
+        format!(
+            "the query uses `{field}`, which the records of {path} do not have; it is null there"
+        )
     }));
     let mut outputs = Vec::with_capacity(shapes.len());
     for ((shape, partial), matched) in shapes.iter().zip(total.partials).zip(total.matched) {
@@ -304,11 +310,12 @@ impl RunContext<'_> {
         let mut current = Arc::clone(&self.default_format);
         let mut from_header = false;
         // Chunks after the first start past the header line; its layout is theirs too.
-        if !unit.starts_file() {
-            if let Some(LineKind::Header(format)) = files::first_line(file)?.as_deref().map(classify_line) {
-                current = Arc::new(format);
-                from_header = true;
-            }
+        if !unit.starts_file()
+            && let Some(LineKind::Header(format)) =
+                files::first_line(file)?.as_deref().map(classify_line)
+        {
+            current = Arc::new(format);
+            from_header = true;
         }
         let mut scratch = Scratch::default();
         let mut spans = Vec::with_capacity(32);
@@ -396,13 +403,12 @@ impl RunContext<'_> {
                 let (s, e) = spans[i];
                 parse_i64(&raw[s..e]).map(|v| normalize_epoch_s(v).saturating_mul(1000))
             });
-            if !self.window.is_unbounded() {
-                if let Some(ms) = timestamp_ms {
-                    if !self.window.contains_ms(ms) {
-                        stats.outside_window += 1;
-                        return;
-                    }
-                }
+            if !self.window.is_unbounded()
+                && let Some(ms) = timestamp_ms
+                && !self.window.contains_ms(ms)
+            {
+                stats.outside_window += 1;
+                return;
             }
             let input = RecordInput {
                 line,
@@ -447,7 +453,6 @@ impl RunContext<'_> {
         Ok(result)
     }
 }
-
 
 /// Counts bytes read, for callers that want a total without a progress bar.
 #[derive(Default)]

@@ -8,26 +8,48 @@ use super::*;
 use crate::insights::parse;
 use crate::source::Value;
 
-const HEADER_V2: &str =
-    "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
+const HEADER_V2: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
 
-/// Default-format records: (eni, src, dst, srcport, dstport, proto, bytes, start, action).
-fn lines(records: &[(&str, &str, &str, i64, i64, i64, i64, i64, &str)]) -> String {
+/// A default-format record: (eni, src, dst, srcport, dstport, proto, bytes, start, action).
+type Rec<'a> = (&'a str, &'a str, &'a str, i64, i64, i64, i64, i64, &'a str);
+
+fn lines(records: &[Rec<'_>]) -> String {
     records
         .iter()
         .map(|(eni, src, dst, sp, dp, proto, bytes, start, action)| {
-            format!("2 123 {eni} {src} {dst} {sp} {dp} {proto} 1 {bytes} {start} {} {action} OK\n", start + 5)
+            format!(
+                "2 123 {eni} {src} {dst} {sp} {dp} {proto} 1 {bytes} {start} {} {action} OK\n",
+                start + 5
+            )
         })
         .collect()
 }
 
 fn sample() -> String {
     lines(&[
-        ("eni-a", "10.0.0.1", "10.0.0.9", 40000, 22, 6, 100, 1000, "ACCEPT"),
-        ("eni-a", "10.0.0.2", "10.0.0.9", 40001, 22, 6, 300, 1060, "ACCEPT"),
-        ("eni-a", "198.51.100.7", "10.0.0.9", 5555, 3389, 6, 60, 1200, "REJECT"),
-        ("eni-b", "10.0.0.1", "10.0.1.5", 40002, 53, 17, 80, 1300, "ACCEPT"),
-        ("eni-b", "10.0.0.1", "10.0.1.5", 40003, 53, 17, 20, 1310, "ACCEPT"),
+        (
+            "eni-a", "10.0.0.1", "10.0.0.9", 40000, 22, 6, 100, 1000, "ACCEPT",
+        ),
+        (
+            "eni-a", "10.0.0.2", "10.0.0.9", 40001, 22, 6, 300, 1060, "ACCEPT",
+        ),
+        (
+            "eni-a",
+            "198.51.100.7",
+            "10.0.0.9",
+            5555,
+            3389,
+            6,
+            60,
+            1200,
+            "REJECT",
+        ),
+        (
+            "eni-b", "10.0.0.1", "10.0.1.5", 40002, 53, 17, 80, 1300, "ACCEPT",
+        ),
+        (
+            "eni-b", "10.0.0.1", "10.0.1.5", 40003, 53, 17, 20, 1310, "ACCEPT",
+        ),
     ])
 }
 
@@ -59,7 +81,10 @@ fn query_with(content: &str, query: &str, window: Window, chunk_bytes: u64) -> (
         records: false,
     };
     let run = run(&options(&f.path, chunk_bytes), &[spec], window, &NoProgress).unwrap();
-    (run.outputs.into_iter().next().unwrap().table, run.statistics)
+    (
+        run.outputs.into_iter().next().unwrap().table,
+        run.statistics,
+    )
 }
 
 fn query(content: &str, text: &str) -> Table {
@@ -80,13 +105,40 @@ fn stats_aggregates_by_keys_with_aliases() {
     );
     assert_eq!(
         t.columns,
-        vec!["eni", "protocol", "flows", "total", "avg(bytes)", "min(srcPort)", "max(srcPort)", "peers"]
+        vec![
+            "eni",
+            "protocol",
+            "flows",
+            "total",
+            "avg(bytes)",
+            "min(srcPort)",
+            "max(srcPort)",
+            "peers"
+        ]
     );
     assert_eq!(
         t.rows,
         vec![
-            vec![s("eni-a"), Value::Int(6), Value::Int(3), Value::Int(460), Value::Float(460.0 / 3.0), Value::Int(5555), Value::Int(40001), Value::Int(3)],
-            vec![s("eni-b"), Value::Int(17), Value::Int(2), Value::Int(100), Value::Float(50.0), Value::Int(40002), Value::Int(40003), Value::Int(1)],
+            vec![
+                s("eni-a"),
+                Value::Int(6),
+                Value::Int(3),
+                Value::Int(460),
+                Value::Float(460.0 / 3.0),
+                Value::Int(5555),
+                Value::Int(40001),
+                Value::Int(3)
+            ],
+            vec![
+                s("eni-b"),
+                Value::Int(17),
+                Value::Int(2),
+                Value::Int(100),
+                Value::Float(50.0),
+                Value::Int(40002),
+                Value::Int(40003),
+                Value::Int(1)
+            ],
         ]
     );
 }
@@ -108,8 +160,14 @@ fn filters_compare_match_and_combine() {
     assert_eq!(count("srcAddr not like \"198.51\""), Value::Int(4));
     assert_eq!(count("interfaceId like /^eni-[ab]$/"), Value::Int(5));
     assert_eq!(count("interfaceId =~ /b$/"), Value::Int(2));
-    assert_eq!(count("isIpv4InSubnet(srcAddr, \"10.0.0.0/8\")"), Value::Int(4));
-    assert_eq!(count("isIpInSubnet(srcAddr, \"198.51.100.0/24\")"), Value::Int(1));
+    assert_eq!(
+        count("isIpv4InSubnet(srcAddr, \"10.0.0.0/8\")"),
+        Value::Int(4)
+    );
+    assert_eq!(
+        count("isIpInSubnet(srcAddr, \"198.51.100.0/24\")"),
+        Value::Int(1)
+    );
     assert_eq!(count("bytes * 2 >= 200 and bytes / 2 < 100"), Value::Int(1));
     assert_eq!(count("bytes % 100 = 0"), Value::Int(2));
     // A comparison with a field the layout does not have matches nothing, negated or not.
@@ -121,12 +179,27 @@ fn filters_compare_match_and_combine() {
 
 #[test]
 fn sort_limit_dedup_and_fields() {
-    let t = query(&sample(), "fields interfaceId, dstPort, bytes | sort bytes desc | limit 2");
+    let t = query(
+        &sample(),
+        "fields interfaceId, dstPort, bytes | sort bytes desc | limit 2",
+    );
     assert_eq!(t.columns, vec!["interfaceId", "dstPort", "bytes"]);
-    assert_eq!(t.rows, vec![vec![s("eni-a"), Value::Int(22), Value::Int(300)], vec![s("eni-a"), Value::Int(22), Value::Int(100)]]);
-    let t = query(&sample(), "fields interfaceId, dstPort | dedup interfaceId, dstPort");
+    assert_eq!(
+        t.rows,
+        vec![
+            vec![s("eni-a"), Value::Int(22), Value::Int(300)],
+            vec![s("eni-a"), Value::Int(22), Value::Int(100)]
+        ]
+    );
+    let t = query(
+        &sample(),
+        "fields interfaceId, dstPort | dedup interfaceId, dstPort",
+    );
     assert_eq!(t.rows.len(), 3);
-    let t = query(&sample(), "fields bytes * 8 as bits, srcAddr | sort bits asc | limit 1");
+    let t = query(
+        &sample(),
+        "fields bytes * 8 as bits, srcAddr | sort bits asc | limit 1",
+    );
     assert_eq!(t.rows, vec![vec![Value::Int(160), s("10.0.0.1")]]);
     // Default columns without `fields`.
     let t = query(&sample(), "limit 1");
@@ -137,7 +210,10 @@ fn sort_limit_dedup_and_fields() {
     assert_eq!(t.columns, vec!["srcAddr"]);
     assert_eq!(t.rows, vec![vec![s("10.0.0.1")]]);
     // Commands after stats see the stats columns.
-    let t = query(&sample(), "stats sum(bytes) as b by interfaceId | filter b > 200 | display interfaceId");
+    let t = query(
+        &sample(),
+        "stats sum(bytes) as b by interfaceId | filter b > 200 | display interfaceId",
+    );
     assert_eq!(t.rows, vec![vec![s("eni-a")]]);
 }
 
@@ -159,8 +235,14 @@ fn parse_extracts_fields_from_message() {
         &sample(),
         "parse @message \"* * * * * * * *\" as v, acct, eni, src, dst, sp, dp, rest | filter dp = 53 | stats count(*) as n, sum(sp) as ports by eni",
     );
-    assert_eq!(t.rows, vec![vec![s("eni-b"), Value::Int(2), Value::Int(80005)]]);
-    let t = query(&sample(), "parse @message /(?<acct>\\d+) (?<eni>eni-\\w+)/ | stats count(*) by eni");
+    assert_eq!(
+        t.rows,
+        vec![vec![s("eni-b"), Value::Int(2), Value::Int(80005)]]
+    );
+    let t = query(
+        &sample(),
+        "parse @message /(?<acct>\\d+) (?<eni>eni-\\w+)/ | stats count(*) by eni",
+    );
     assert_eq!(t.rows.len(), 2);
 }
 
@@ -171,7 +253,13 @@ fn unknown_fields_after_stats_are_an_error_naming_the_columns() {
         query: parse("stats count(*) as n by dstPort | sort flows desc").unwrap(),
         records: false,
     };
-    let err = run(&options(&f.path, files::CHUNK_BYTES), &[spec], Window::default(), &NoProgress).unwrap_err();
+    let err = run(
+        &options(&f.path, files::CHUNK_BYTES),
+        &[spec],
+        Window::default(),
+        &NoProgress,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("`flows` is not a field"), "{err}");
     assert!(err.to_string().contains("dstPort, n"), "{err}");
 }
@@ -194,14 +282,25 @@ fn headers_nodata_skipdata_and_malformed_lines_are_counted() {
         sample(),
         sample()
     );
-    let (t, stats) = query_with(&content, "filter logStatus = \"OK\" | stats count(*) as n", Window::default(), files::CHUNK_BYTES);
+    let (t, stats) = query_with(
+        &content,
+        "filter logStatus = \"OK\" | stats count(*) as n",
+        Window::default(),
+        files::CHUNK_BYTES,
+    );
     assert_eq!(t.rows, vec![vec![Value::Int(10)]]);
     assert_eq!(stats.records_scanned, 12);
     assert_eq!(stats.nodata_records, 1);
     assert_eq!(stats.skipdata_records, 1);
     assert_eq!(stats.malformed_lines, 1);
     assert_eq!(stats.malformed_examples[0].line, 9);
-    assert!(stats.malformed_examples[0].reason.contains("expected 14 fields"), "{:?}", stats.malformed_examples);
+    assert!(
+        stats.malformed_examples[0]
+            .reason
+            .contains("expected 14 fields"),
+        "{:?}",
+        stats.malformed_examples
+    );
 }
 
 #[test]
@@ -232,12 +331,22 @@ fn chunked_reading_gives_the_same_answer_with_true_line_numbers() {
         let (chunked, stats) = query_with(&content, q, Window::default(), chunk);
         assert_eq!(chunked, whole, "chunk {chunk}");
         assert_eq!(stats.records_scanned, whole_stats.records_scanned);
-        let lines = |s: &Statistics| s.malformed_examples.iter().map(|m| (m.line, m.reason.clone())).collect::<Vec<_>>();
+        let lines = |s: &Statistics| {
+            s.malformed_examples
+                .iter()
+                .map(|m| (m.line, m.reason.clone()))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(lines(&stats), lines(&whole_stats));
     }
     assert_eq!(whole_stats.malformed_examples[0].line, 334 * 5 + 1);
     // Raw rows keep file order across chunks.
-    let (whole, _) = query_with(&content, "fields srcPort, bytes", Window::default(), u64::MAX);
+    let (whole, _) = query_with(
+        &content,
+        "fields srcPort, bytes",
+        Window::default(),
+        u64::MAX,
+    );
     let (chunked, _) = query_with(&content, "fields srcPort, bytes", Window::default(), 501);
     assert_eq!(chunked, whole);
 }
@@ -248,7 +357,11 @@ fn chunks_inherit_the_layout_of_the_files_header() {
     let header = "interface-id bytes start version account-id srcaddr dstaddr srcport dstport protocol packets end action log-status";
     let mut content = format!("{header}\n");
     for i in 0..300 {
-        content.push_str(&format!("eni-{} {} 1000 2 123 10.0.0.1 10.0.0.2 40000 443 6 1 1005 ACCEPT OK\n", i % 3, i));
+        content.push_str(&format!(
+            "eni-{} {} 1000 2 123 10.0.0.1 10.0.0.2 40000 443 6 1 1005 ACCEPT OK\n",
+            i % 3,
+            i
+        ));
     }
     let q = "stats count(*) as n, sum(bytes) as b by interfaceId";
     let (whole, _) = query_with(&content, q, Window::default(), u64::MAX);
@@ -272,20 +385,33 @@ fn a_layout_change_inside_a_chunked_file_is_read_correctly() {
     let (chunked, stats) = query_with(&content, q, Window::default(), 512);
     assert_eq!(chunked, whole);
     assert_eq!(stats.malformed_lines, 0);
-    assert!(whole.rows.contains(&vec![s("eni-x"), Value::Int(200), Value::Int(2000)]));
+    assert!(
+        whole
+            .rows
+            .contains(&vec![s("eni-x"), Value::Int(200), Value::Int(2000)])
+    );
 }
 
 #[test]
 fn several_queries_share_one_pass() {
     let f = file(&sample());
-    let specs: Vec<QuerySpec> = ["stats count(*) as n", "filter protocol = 17 | stats count(*) as n"]
-        .iter()
-        .map(|q| QuerySpec {
-            query: parse(q).unwrap(),
-            records: false,
-        })
-        .collect();
-    let run = run(&options(&f.path, files::CHUNK_BYTES), &specs, Window::default(), &NoProgress).unwrap();
+    let specs: Vec<QuerySpec> = [
+        "stats count(*) as n",
+        "filter protocol = 17 | stats count(*) as n",
+    ]
+    .iter()
+    .map(|q| QuerySpec {
+        query: parse(q).unwrap(),
+        records: false,
+    })
+    .collect();
+    let run = run(
+        &options(&f.path, files::CHUNK_BYTES),
+        &specs,
+        Window::default(),
+        &NoProgress,
+    )
+    .unwrap();
     assert_eq!(run.outputs[0].table.rows, vec![vec![Value::Int(5)]]);
     assert_eq!(run.outputs[1].table.rows, vec![vec![Value::Int(2)]]);
     assert_eq!(run.outputs[1].records_matched, 2);

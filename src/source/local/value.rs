@@ -84,7 +84,7 @@ impl<'a> Scalar<'a> {
             return Some(a.cmp(b));
         }
         match (self.as_number(), other.as_number()) {
-            (Some(a), Some(b)) => Some(a.cmp(b)),
+            (Some(a), Some(b)) => Some(a.compare(b)),
             _ => {
                 let (a, b) = (self.to_value().to_string(), other.to_value().to_string());
                 Some(a.cmp(&b))
@@ -107,7 +107,7 @@ impl Number {
         }
     }
 
-    pub fn cmp(self, other: Number) -> Ordering {
+    pub fn compare(self, other: Number) -> Ordering {
         match (self, other) {
             (Number::Int(a), Number::Int(b)) => a.cmp(&b),
             (a, b) => a.as_f64().total_cmp(&b.as_f64()),
@@ -152,9 +152,18 @@ mod tests {
 
     #[test]
     fn compares_numbers_text_and_nulls() {
-        assert_eq!(Scalar::Int(22).compare(&Scalar::Str("22")), Some(Ordering::Equal));
-        assert_eq!(Scalar::Int(9).compare(&Scalar::Int(10)), Some(Ordering::Less));
-        assert_eq!(Scalar::Str("9").compare(&Scalar::Str("10")), Some(Ordering::Greater));
+        assert_eq!(
+            Scalar::Int(22).compare(&Scalar::Str("22")),
+            Some(Ordering::Equal)
+        );
+        assert_eq!(
+            Scalar::Int(9).compare(&Scalar::Int(10)),
+            Some(Ordering::Less)
+        );
+        assert_eq!(
+            Scalar::Str("9").compare(&Scalar::Str("10")),
+            Some(Ordering::Greater)
+        );
         assert_eq!(Scalar::Null.compare(&Scalar::Int(1)), None);
     }
 }
