@@ -4,6 +4,7 @@
 //! Owns the result types every source produces: typed values, rows keyed by field name, the
 //! statistics of a run and the time window.
 
+pub mod cloudwatch;
 pub mod local;
 
 use std::cmp::Ordering;

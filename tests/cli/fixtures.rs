@@ -60,6 +60,34 @@ fn flowlogs_reader_s3_files_with_headers_parse_like_the_reference() {
 }
 
 #[test]
+fn flowlogs_reader_parquet_parses_like_the_reference() {
+    let got = records("flowlogs-reader/flows.parquet", &[]);
+    assert_eq!(got, expected("test_serial_parquet"));
+    // Folders find Parquet files too.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixture("flowlogs-reader/flows.parquet"),
+        dir.path().join("part-0.parquet"),
+    )
+    .unwrap();
+    let rows = json(
+        flowsift()
+            .args([
+                "query",
+                "-o",
+                "json",
+                "stats count(*) as n by logStatus",
+                "--input",
+            ])
+            .arg(dir.path()),
+    );
+    assert_eq!(
+        rows,
+        json!([{"logStatus": "NODATA", "n": 2}, {"logStatus": "OK", "n": 1}])
+    );
+}
+
+#[test]
 fn a_bogus_line_is_counted_with_file_and_line_not_fatal() {
     let mut cmd = flowsift();
     cmd.args(["query", "stats count(*) as n", "-o", "json", "--input"])

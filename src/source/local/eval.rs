@@ -1351,10 +1351,20 @@ pub fn finish(shape: &QueryShape, partial: Partial) -> Result<Finished, PlanErro
     } else {
         shape.raw_columns.len()
     };
-    let mut rows: Vec<(Vec<Value>, Option<FlowRecord>)> =
-        rows.into_iter().zip(records.drain(..)).collect();
+    let rows: Vec<RowWithRecord> = rows.into_iter().zip(records.drain(..)).collect();
+    apply_post(&shape.post, std::mem::take(&mut columns), rows, shown)
+}
+
+/// Runs the commands after the record stage (and after `stats`) over rows. `shown` is how many
+/// leading columns the output shows when no `fields`/`display` chooses.
+fn apply_post(
+    post: &[Command],
+    mut columns: Vec<String>,
+    mut rows: Vec<RowWithRecord>,
+    shown: usize,
+) -> Result<Finished, PlanError> {
     let mut selection: Option<Vec<usize>> = None;
-    for command in &shape.post {
+    for command in post {
         match command {
             Command::Filter(e) => {
                 let expr = compile_expr(e, &mut RowScope { columns: &columns })?;
@@ -1453,5 +1463,156 @@ pub fn finish(shape: &QueryShape, partial: Partial) -> Result<Finished, PlanErro
 impl QueryShape {
     pub fn row_cap(&self) -> Option<usize> {
         self.leading_limit()
+    }
+
+    /// Whether the query returns whole records (`--records`).
+    pub fn records(&self) -> bool {
+        self.records
+    }
+
+    /// The part of the query a remote engine answers before flowsift finishes it: the record
+    /// stage and `stats`. The commands after `stats` run locally, after split windows merge.
+    pub fn remote_part(&self) -> Query {
+        let mut commands = self.record.clone();
+        if let Some(stats) = &self.stats {
+            commands.push(Command::Stats(stats.clone()));
+        }
+        Query { commands }
+    }
+
+    /// The record-stage filters and parses only, for fetching whole records.
+    pub fn record_filters(&self) -> Vec<Command> {
+        self.record
+            .iter()
+            .filter(|c| matches!(c, Command::Filter(_) | Command::Parse(_)))
+            .cloned()
+            .collect()
+    }
+
+    /// The commands after the record stage (after `stats` where there is one).
+    pub fn post(&self) -> &[Command] {
+        &self.post
+    }
+
+    /// The stats command, if any.
+    pub fn stats(&self) -> Option<&crate::insights::ast::Stats> {
+        self.stats.as_ref()
+    }
+}
+
+/// Finishes rows a remote engine returned: runs the post-stage commands over them.
+pub fn post_process(shape: &QueryShape, table: Table) -> Result<Table, PlanError> {
+    let shown = table.columns.len();
+    let rows = table.rows.into_iter().map(|r| (r, None)).collect();
+    Ok(apply_post(&shape.post, table.columns, rows, shown)?.table)
+}
+
+/// Merges the stats answers of several time windows into one, group by group: counts and sums
+/// add, minimums and maximums combine. `avg` and `count_distinct` cannot be combined exactly
+/// from their results alone; the merge keeps the largest `count_distinct` (a lower bound) and
+/// the mean of the averages, and reports that it did.
+pub fn merge_stats(stats: &crate::insights::ast::Stats, parts: Vec<Table>) -> (Table, bool) {
+    let keys = stats.by.len();
+    let mut approximate = false;
+    let mut merged: Vec<Vec<Value>> = Vec::new();
+    let mut index: HashMap<Vec<u8>, (usize, u32)> = HashMap::new();
+    let mut columns = Vec::new();
+    let several = parts.len() > 1;
+    for part in parts {
+        if columns.is_empty() {
+            columns = part.columns.clone();
+        }
+        // Remote rows are sparse: line each part's columns up with the first part's.
+        let positions: Vec<Option<usize>> = columns.iter().map(|c| part.column(c)).collect();
+        for row in part.rows {
+            let row: Vec<Value> = positions
+                .iter()
+                .map(|p| p.and_then(|i| row.get(i).cloned()).unwrap_or(Value::Null))
+                .collect();
+            let mut key = Vec::new();
+            for v in row.iter().take(keys) {
+                encode_key(&Scalar::from_value(v), &mut key);
+            }
+            match index.get_mut(&key) {
+                None => {
+                    index.insert(key, (merged.len(), 1));
+                    merged.push(row);
+                }
+                Some((at, seen)) => {
+                    *seen += 1;
+                    let n = *seen;
+                    let target = &mut merged[*at];
+                    for (i, agg) in stats.aggregates.iter().enumerate() {
+                        let (Some(current), Some(new)) =
+                            (target.get(keys + i).cloned(), row.get(keys + i))
+                        else {
+                            continue;
+                        };
+                        target[keys + i] = combine(agg.func, &current, new, n, &mut approximate);
+                    }
+                }
+            }
+        }
+    }
+    if several
+        && stats
+            .aggregates
+            .iter()
+            .any(|a| matches!(a.func, AggFunc::Avg | AggFunc::CountDistinct))
+    {
+        approximate = approximate || !merged.is_empty();
+    }
+    (
+        Table {
+            columns,
+            rows: merged,
+        },
+        approximate,
+    )
+}
+
+fn combine(func: AggFunc, current: &Value, new: &Value, n: u32, approximate: &mut bool) -> Value {
+    let number = |v: &Value| Scalar::from_value(v).as_number();
+    match (func, current, new) {
+        (_, Value::Null, other) | (_, other, Value::Null) => other.clone(),
+        (AggFunc::Count | AggFunc::Sum, a, b) => match (number(a), number(b)) {
+            (Some(Number::Int(x)), Some(Number::Int(y))) => x
+                .checked_add(y)
+                .map_or(Value::Float(x as f64 + y as f64), Value::Int),
+            (Some(x), Some(y)) => Value::Float(x.as_f64() + y.as_f64()),
+            _ => a.clone(),
+        },
+        (AggFunc::Min, a, b) => {
+            if b.total_cmp(a).is_lt() {
+                b.clone()
+            } else {
+                a.clone()
+            }
+        }
+        (AggFunc::Max, a, b) => {
+            if b.total_cmp(a).is_gt() {
+                b.clone()
+            } else {
+                a.clone()
+            }
+        }
+        (AggFunc::CountDistinct, a, b) => {
+            *approximate = true;
+            if b.total_cmp(a).is_gt() {
+                b.clone()
+            } else {
+                a.clone()
+            }
+        }
+        (AggFunc::Avg, a, b) => {
+            *approximate = true;
+            // A running mean of the parts' averages.
+            match (number(a), number(b)) {
+                (Some(x), Some(y)) => {
+                    Value::Float(x.as_f64() + (y.as_f64() - x.as_f64()) / f64::from(n))
+                }
+                _ => a.clone(),
+            }
+        }
     }
 }

@@ -37,7 +37,16 @@ pub enum InputError {
     )]
     BadJson { path: PathBuf, reason: String },
     #[error(
-        "no flow-log files found in {paths}; folders are searched for *.log, *.log.gz, *.gz and *.txt files"
+        "{path} is Parquet, and this flowsift was built without the `parquet` feature; rebuild with default features"
+    )]
+    ParquetDisabled { path: PathBuf },
+    #[error("{path}: its Parquet columns are not a flow-log layout: {reason}")]
+    ParquetColumns { path: PathBuf, reason: String },
+    #[cfg(feature = "parquet")]
+    #[error(transparent)]
+    Parquet(#[from] super::parquet::ParquetError),
+    #[error(
+        "no flow-log files found in {paths}; folders are searched for *.log, *.log.gz, *.gz, *.txt and *.parquet files"
     )]
     NoFiles { paths: String },
 }
@@ -57,6 +66,8 @@ pub enum Layout {
     /// A CloudWatch Logs subscription payload: `{"logEvents": [{"message": ...}]}`, possibly
     /// several concatenated (as Firehose delivers them).
     SubscriptionJson,
+    /// Apache Parquet, as S3 delivers flow logs when asked to.
+    Parquet,
 }
 
 #[derive(Debug, Clone)]
@@ -131,7 +142,7 @@ fn walk(dir: &Path, files: &mut Vec<InputFile>, skipped: &mut usize) -> Result<(
 }
 
 fn looks_like_flow_log(name: &str) -> bool {
-    [".log", ".gz", ".txt"]
+    [".log", ".gz", ".txt", ".parquet"]
         .iter()
         .any(|ext| name.ends_with(ext))
 }
@@ -142,10 +153,19 @@ fn sniff(path: &Path, size: u64) -> Result<InputFile, InputError> {
         path: path.to_path_buf(),
         source,
     };
-    let mut head = [0u8; 2];
+    let mut head = [0u8; 4];
     let mut file = File::open(path).map_err(unreadable)?;
     let n = read_up_to(&mut file, &mut head).map_err(unreadable)?;
-    let encoding = if n == 2 && head == [0x1f, 0x8b] {
+    if &head[..n] == b"PAR1" {
+        return Ok(InputFile {
+            path: path.to_path_buf(),
+            size,
+            encoding: Encoding::Plain,
+            layout: Layout::Parquet,
+        });
+    }
+    let n = n.min(2);
+    let encoding = if n == 2 && head[..2] == [0x1f, 0x8b] {
         Encoding::Gzip
     } else {
         Encoding::Plain

@@ -7,6 +7,8 @@
 
 pub mod eval;
 pub mod files;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 pub mod value;
 
 use std::collections::HashMap;
@@ -170,6 +172,18 @@ pub fn run(
     })
 }
 
+#[cfg(feature = "parquet")]
+fn read_parquet(file: &InputFile) -> Result<(Vec<String>, Vec<String>), InputError> {
+    Ok(parquet::parquet_records(&file.path)?)
+}
+
+#[cfg(not(feature = "parquet"))]
+fn read_parquet(file: &InputFile) -> Result<(Vec<String>, Vec<String>), InputError> {
+    Err(InputError::ParquetDisabled {
+        path: file.path.clone(),
+    })
+}
+
 fn files_index(files: &[InputFile], path: &str) -> usize {
     files
         .iter()
@@ -309,6 +323,27 @@ impl RunContext<'_> {
         let mut layouts: HashMap<Arc<LogFormat>, LayoutPlans> = HashMap::new();
         let mut current = Arc::clone(&self.default_format);
         let mut from_header = false;
+        // Parquet carries its layout in its columns; its rows become record lines.
+        let parquet_lines = match file.layout {
+            Layout::Parquet => {
+                let (names, lines) = read_parquet(file)?;
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                match LogFormat::from_names(&names) {
+                    Ok(format) => {
+                        current = Arc::new(format);
+                        from_header = true;
+                    }
+                    Err(e) => {
+                        return Err(InputError::ParquetColumns {
+                            path: file.path.clone(),
+                            reason: e.to_string(),
+                        });
+                    }
+                }
+                lines
+            }
+            _ => Vec::new(),
+        };
         // Chunks after the first start past the header line; its layout is theirs too.
         if !unit.starts_file()
             && let Some(LineKind::Header(format)) =
@@ -430,6 +465,12 @@ impl RunContext<'_> {
                     |line| handle_line(line, &mut result),
                     |n| self.progress.advance(n),
                 )?;
+            }
+            Layout::Parquet => {
+                self.progress.advance(file.size);
+                for line in parquet_lines {
+                    handle_line(line.as_bytes(), &mut result);
+                }
             }
             Layout::SubscriptionJson => {
                 let messages = files::subscription_messages(file)?;
