@@ -10,8 +10,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Least-privilege security-group rules and traffic audits from VPC Flow Logs.
 ///
 /// flowsift asks what happened in a time window, in the CloudWatch Logs Insights query
-/// language, and turns the answer into decisions. It reads flow-log files on disk (plain or
-/// gzip, with or without header lines, e.g. the S3 layout AWSLogs/<account>/vpcflowlogs/...).
+/// language, and turns the answer into decisions. It asks CloudWatch Logs Insights
+/// (--log-group) or reads flow-log files itself (--input: plain, gzip or Parquet, e.g. the S3
+/// layout AWSLogs/<account>/vpcflowlogs/...).
 #[derive(Debug, Parser)]
 #[command(
     name = "flowsift",
@@ -42,18 +43,79 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct SourceArgs {
-    /// Flow-log files or folders (searched recursively), plain or gzip.
-    #[arg(short, long = "input", value_name = "PATH", num_args = 1.., required = true)]
+    /// Flow-log files or folders (searched recursively): plain, gzip or Parquet.
+    #[arg(short, long = "input", value_name = "PATH", num_args = 1.., help_heading = "Source")]
     pub inputs: Vec<PathBuf>,
 
-    /// The layout of records in files without a header line, as describe-flow-logs returns it
-    /// ('${version} ${account-id} ...'). Default: the version 2 format. Header lines win.
-    #[arg(long, value_name = "FORMAT")]
+    /// CloudWatch Logs log groups holding flow logs (repeatable; more than 50 are spread over
+    /// several queries).
+    #[arg(long = "log-group", value_name = "NAME", num_args = 1.., conflicts_with = "inputs", help_heading = "Source")]
+    pub log_groups: Vec<String>,
+
+    /// Every log group whose name starts with PREFIX (found with DescribeLogGroups).
+    #[arg(long, value_name = "PREFIX", conflicts_with_all = ["inputs", "log_groups"], help_heading = "Source")]
+    pub log_group_prefix: Option<String>,
+
+    /// The layout of records without a header line, as describe-flow-logs returns it
+    /// ('${version} ${account-id} ...'). Default: the version 2 format. Header lines win. For
+    /// log groups, queries get a `parse @message` prefix that names these fields.
+    #[arg(long, value_name = "FORMAT", help_heading = "Source")]
     pub log_format: Option<String>,
 
-    /// Stop at the first malformed line instead of counting and skipping it.
-    #[arg(long)]
+    /// Stop at the first malformed record instead of counting and skipping it.
+    #[arg(long, help_heading = "Source")]
     pub strict: bool,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// How CloudWatch Logs is reached; ignored for files.
+#[derive(Debug, Args)]
+pub struct AwsArgs {
+    /// The AWS profile to use (default: AWS_PROFILE, else the default profile).
+    #[arg(long, value_name = "NAME", help_heading = "CloudWatch")]
+    pub profile: Option<String>,
+
+    /// The AWS region (default: AWS_REGION, else the profile's region).
+    #[arg(long, value_name = "REGION", help_heading = "CloudWatch")]
+    pub region: Option<String>,
+
+    /// Send requests to this URL instead of the regional endpoint (default: AWS_ENDPOINT_URL).
+    #[arg(long, value_name = "URL", help_heading = "CloudWatch")]
+    pub endpoint_url: Option<String>,
+
+    /// Where stats run: in Logs Insights (remote), or here over the window's raw records (local).
+    #[arg(long, value_enum, default_value_t = AggregateArg::Remote, help_heading = "CloudWatch")]
+    pub aggregate: AggregateArg,
+
+    /// At most this many Logs Insights queries running at once.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=30), help_heading = "CloudWatch")]
+    pub concurrency: u16,
+
+    /// Give up (and stop the queries) after this long, e.g. 15m.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "15m",
+        help_heading = "CloudWatch"
+    )]
+    pub timeout: String,
+
+    /// The Logs Insights price per GB scanned, for the cost estimate printed at the end.
+    #[arg(
+        long,
+        value_name = "USD",
+        default_value_t = 0.005,
+        help_heading = "CloudWatch"
+    )]
+    pub price_per_gb: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AggregateArg {
+    Remote,
+    Local,
 }
 
 #[derive(Debug, Args)]
@@ -62,7 +124,8 @@ pub struct WindowArgs {
     #[arg(long, value_name = "DURATION", conflicts_with_all = ["start", "end"])]
     pub since: Option<String>,
 
-    /// Window start: RFC 3339 (2026-11-20T00:00:00Z) or epoch seconds. Inclusive.
+    /// Window start: RFC 3339 (2026-11-20T00:00:00Z) or epoch seconds. Inclusive. Default:
+    /// everything in files; the last 24 hours in CloudWatch.
     #[arg(long, value_name = "TIME")]
     pub start: Option<String>,
 

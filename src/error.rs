@@ -23,6 +23,25 @@ impl From<Exit> for ExitCode {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// The user pressed Ctrl-C; remote queries were stopped first. Exit status 130.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted{}", stopped_note(.stop_failures))]
+pub struct Interrupted {
+    /// StopQuery calls that failed: those queries may still be running.
+    pub stop_failures: Vec<String>,
+}
+
+fn stopped_note(failures: &[String]) -> String {
+    if failures.is_empty() {
+        "; every running Logs Insights query was stopped".to_owned()
+    } else {
+        format!(
+            "; these queries could not be stopped and may still run (stop them in the console): {}",
+            failures.join("; ")
+        )
+    }
+}
+
 /// Renders `error: ...` with its causes, one `Caused by:` block, as uv and cargo do.
 pub fn report(error: &anyhow::Error) -> String {
     let mut text = format!("error: {error}");
@@ -43,6 +62,9 @@ pub fn report(error: &anyhow::Error) -> String {
 
 /// Which exit status an error maps to.
 pub fn exit_for(error: &anyhow::Error) -> Exit {
+    if error.chain().any(|e| e.is::<Interrupted>()) {
+        return Exit::Interrupted;
+    }
     let usage = error.chain().any(|e| {
         e.is::<UsageError>()
             || e.is::<crate::settings::SettingsError>()

@@ -5,9 +5,14 @@
 
 use chrono::DateTime;
 
-use crate::cli::{OutputArgs, OutputFormat, WindowArgs};
+use std::time::Duration;
+
+use crate::cli::{AggregateArg, OutputArgs, OutputFormat, SourceArgs, WindowArgs};
 use crate::flow::{FormatError, LogFormat};
 use crate::source::Window;
+use crate::source::cloudwatch::remote::Aggregate;
+use crate::source::cloudwatch::{ClientSettings, RunOptions};
+use crate::source::local::{LocalOptions, files::CHUNK_BYTES};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SettingsError {
@@ -23,6 +28,97 @@ pub enum SettingsError {
     EndWithoutStart,
     #[error("--log-format: {0}")]
     Format(#[from] FormatError),
+    #[error(
+        "say where the flow logs are: --input PATH, --log-group NAME or --log-group-prefix PREFIX"
+    )]
+    NoSource,
+    #[error("--timeout: `{text}` is not a duration such as 15m")]
+    BadTimeout { text: String },
+    #[error("--price-per-gb must be a price of zero or more, not {value}")]
+    BadPrice { value: String },
+}
+
+/// CloudWatch Logs Insights looks back this far unless told otherwise.
+pub const CLOUDWATCH_DEFAULT_SINCE_S: i64 = 24 * 3600;
+
+/// Where the answers come from.
+#[derive(Debug, Clone)]
+pub enum SourceSettings {
+    Local(LocalOptions),
+    CloudWatch(CloudWatchSettings),
+}
+
+#[derive(Debug, Clone)]
+pub struct CloudWatchSettings {
+    pub client: ClientSettings,
+    pub log_groups: Vec<String>,
+    pub log_group_prefix: Option<String>,
+    pub aggregate: Aggregate,
+    pub format: LogFormat,
+    pub custom_format: bool,
+    pub strict: bool,
+    pub options: RunOptions,
+    pub price_per_gb: f64,
+}
+
+impl SourceSettings {
+    /// The window a run covers when the user gives none.
+    pub fn default_since_s(&self) -> Option<i64> {
+        match self {
+            SourceSettings::Local(_) => None,
+            SourceSettings::CloudWatch(_) => Some(CLOUDWATCH_DEFAULT_SINCE_S),
+        }
+    }
+}
+
+pub fn resolve_source(args: &SourceArgs) -> Result<SourceSettings, SettingsError> {
+    let format = resolve_format(args.log_format.as_deref())?;
+    if !args.inputs.is_empty() {
+        return Ok(SourceSettings::Local(LocalOptions {
+            inputs: args.inputs.clone(),
+            format,
+            strict: args.strict,
+            chunk_bytes: CHUNK_BYTES,
+        }));
+    }
+    if args.log_groups.is_empty() && args.log_group_prefix.is_none() {
+        return Err(SettingsError::NoSource);
+    }
+    let aws = &args.aws;
+    let timeout = humantime::parse_duration(aws.timeout.trim())
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| SettingsError::BadTimeout {
+            text: aws.timeout.clone(),
+        })?;
+    if !(aws.price_per_gb >= 0.0 && aws.price_per_gb.is_finite()) {
+        return Err(SettingsError::BadPrice {
+            value: aws.price_per_gb.to_string(),
+        });
+    }
+    Ok(SourceSettings::CloudWatch(CloudWatchSettings {
+        client: ClientSettings {
+            profile: aws.profile.clone(),
+            region: aws.region.clone(),
+            endpoint_url: aws.endpoint_url.clone(),
+        },
+        log_groups: args.log_groups.clone(),
+        log_group_prefix: args.log_group_prefix.clone(),
+        aggregate: match aws.aggregate {
+            AggregateArg::Remote => Aggregate::Remote,
+            AggregateArg::Local => Aggregate::Local,
+        },
+        format,
+        custom_format: args.log_format.is_some(),
+        strict: args.strict,
+        options: RunOptions {
+            concurrency: usize::from(aws.concurrency),
+            timeout,
+            poll_initial: Duration::from_millis(250),
+            poll_max: Duration::from_secs(2),
+        },
+        price_per_gb: aws.price_per_gb,
+    }))
 }
 
 /// Where the terminal is, decided once.

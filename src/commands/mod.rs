@@ -7,14 +7,16 @@ use anyhow::{Context, Result};
 
 use crate::analysis::optimizer::Constraints;
 use crate::analysis::ports::{ADDRESSES_TEMPLATE, INBOUND_TEMPLATE, PortsOptions, analyze_ports};
-use crate::cli::{Cli, Command, OutputFormat, PortsArgs, QueryArgs, SourceArgs, TemplatesArgs};
-use crate::error::UsageError;
+use crate::cli::{Cli, Command, OutputFormat, PortsArgs, QueryArgs, TemplatesArgs};
+use crate::error::{Interrupted, UsageError};
 use crate::flow::FlowRecord;
 use crate::insights::{parser, templates};
 use crate::render::{self, csv_out, stderr::Reporter, table};
-use crate::settings::{self, Output, Terminal};
-use crate::source::local::{self, LocalOptions, LocalRun, QuerySpec};
-use crate::source::{Table, Value, Window};
+use crate::settings::{self, CloudWatchSettings, Output, SourceSettings, Terminal};
+use crate::source::cloudwatch::remote::RemoteSource;
+use crate::source::cloudwatch::{Runner, build_client, discover_log_groups};
+use crate::source::local::{self, QuerySpec};
+use crate::source::{QueryOutput, Table, Value, Window};
 
 /// Everything a command needs from outside, passed in so commands are testable.
 pub struct Environment {
@@ -30,15 +32,6 @@ pub fn run(cli: Cli, env: &Environment) -> Result<()> {
     }
 }
 
-fn local_options(source: &SourceArgs) -> Result<LocalOptions> {
-    Ok(LocalOptions {
-        inputs: source.inputs.clone(),
-        format: settings::resolve_format(source.log_format.as_deref())?,
-        strict: source.strict,
-        chunk_bytes: local::files::CHUNK_BYTES,
-    })
-}
-
 /// Parses a query, showing the caret display on error.
 fn parse_query(text: &str, origin: &str) -> Result<crate::insights::ast::Query> {
     parser::parse(text).map_err(|e| {
@@ -49,19 +42,99 @@ fn parse_query(text: &str, origin: &str) -> Result<crate::insights::ast::Query> 
     })
 }
 
-fn run_local(
-    source: &SourceArgs,
+/// The answers to a command's queries, whatever the source.
+struct Answers {
+    outputs: Vec<QueryOutput>,
+    warnings: Vec<String>,
+}
+
+fn answer(
+    source: &SourceSettings,
     specs: &[QuerySpec],
     window: Window,
     reporter: &mut Reporter,
-) -> Result<LocalRun> {
-    let options = local_options(source)?;
-    reporter.start_reading();
-    let result = local::run(&options, specs, window, &*reporter);
+) -> Result<Answers> {
+    match source {
+        SourceSettings::Local(options) => {
+            reporter.start_reading();
+            let result = local::run(options, specs, window, &*reporter);
+            reporter.finish();
+            let run = result?;
+            reporter.statistics(&run.statistics);
+            Ok(Answers {
+                outputs: run.outputs,
+                warnings: run.warnings,
+            })
+        }
+        SourceSettings::CloudWatch(settings) => answer_remote(settings, specs, window, reporter),
+    }
+}
+
+/// Runs the queries in CloudWatch Logs Insights. The async runtime exists only here. Ctrl-C,
+/// like any error once queries started, stops every query still running before returning.
+fn answer_remote(
+    settings: &CloudWatchSettings,
+    specs: &[QuerySpec],
+    window: Window,
+    reporter: &mut Reporter,
+) -> Result<Answers> {
+    let (Some(start_s), Some(end_s)) = (window.start_s, window.end_s) else {
+        return Err(UsageError("a CloudWatch query needs a bounded window".to_owned()).into());
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    reporter.start_remote();
+    let reporter_ref = &*reporter;
+    let result = runtime.block_on(async {
+        let client = build_client(&settings.client).await?;
+        let mut log_groups = settings.log_groups.clone();
+        if let Some(prefix) = &settings.log_group_prefix {
+            log_groups = discover_log_groups(&client, prefix).await?;
+            if log_groups.is_empty() {
+                return Err(anyhow::Error::new(UsageError(format!(
+                    "no log group name starts with `{prefix}` in this account and region; check --log-group-prefix, --region and --profile"
+                ))));
+            }
+        }
+        let runner = Runner::new(client, settings.options.clone());
+        let source = RemoteSource {
+            runner: &runner,
+            log_groups,
+            format: settings.format.clone(),
+            custom_format: settings.custom_format,
+            aggregate: settings.aggregate,
+            strict: settings.strict,
+        };
+        let progress = |event| reporter_ref.remote_event(event);
+        let outcome = tokio::select! {
+            answers = source.answer(specs, (start_s, end_s), &progress) => answers.map_err(anyhow::Error::from),
+            _ = tokio::signal::ctrl_c() => Err(anyhow::Error::new(Interrupted { stop_failures: Vec::new() })),
+        };
+        if outcome.is_err() {
+            let failures: Vec<String> = runner.stop_all().await.iter().map(ToString::to_string).collect();
+            if let Err(e) = &outcome
+                && e.is::<Interrupted>() {
+                    return Err(anyhow::Error::new(Interrupted { stop_failures: failures }));
+                }
+        }
+        outcome
+    });
     reporter.finish();
-    let run = result?;
-    reporter.statistics(&run.statistics);
-    Ok(run)
+    let answers = result?;
+    reporter.remote_statistics(
+        &answers.statistics,
+        answers.queries_run,
+        settings.price_per_gb,
+    );
+    if let Some(local) = &answers.local {
+        reporter.statistics(local);
+    }
+    Ok(Answers {
+        outputs: answers.outputs,
+        warnings: answers.warnings,
+    })
 }
 
 fn template_query(name: &str) -> Result<crate::insights::ast::Query> {
@@ -72,7 +145,8 @@ fn template_query(name: &str) -> Result<crate::insights::ast::Query> {
 
 fn ports(args: PortsArgs, env: &Environment) -> Result<()> {
     let output = Output::new(&args.output, env.terminal);
-    let window = settings::resolve_window(&args.window, env.now_s, None)?;
+    let source = settings::resolve_source(&args.source)?;
+    let window = settings::resolve_window(&args.window, env.now_s, source.default_since_s())?;
     let specs = [INBOUND_TEMPLATE, ADDRESSES_TEMPLATE]
         .iter()
         .map(|name| {
@@ -83,7 +157,7 @@ fn ports(args: PortsArgs, env: &Environment) -> Result<()> {
         })
         .collect::<Result<Vec<_>>>()?;
     let mut reporter = Reporter::new(output);
-    let run = run_local(&args.source, &specs, window, &mut reporter)?;
+    let run = answer(&source, &specs, window, &mut reporter)?;
     let options = PortsOptions {
         constraints: Constraints {
             max_rules: args.max_rules,
@@ -125,6 +199,21 @@ fn take_trailing_query(args: &mut QueryArgs) {
             .pop()
             .map(|p| p.to_string_lossy().into_owned());
     }
+    // Log group names hold only letters, digits and `_-/.#`; a query holds spaces.
+    let is_group_name = |text: &str| {
+        text.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-/.#".contains(c))
+    };
+    if args.query.is_none()
+        && args.source.log_groups.len() > 1
+        && args
+            .source
+            .log_groups
+            .last()
+            .is_some_and(|l| !is_group_name(l))
+    {
+        args.query = args.source.log_groups.pop();
+    }
 }
 
 fn query_text(args: &QueryArgs) -> Result<(String, String)> {
@@ -150,7 +239,8 @@ fn query_text(args: &QueryArgs) -> Result<(String, String)> {
 fn query(mut args: QueryArgs, env: &Environment) -> Result<()> {
     take_trailing_query(&mut args);
     let output = Output::new(&args.output, env.terminal);
-    let window = settings::resolve_window(&args.window, env.now_s, None)?;
+    let source = settings::resolve_source(&args.source)?;
+    let window = settings::resolve_window(&args.window, env.now_s, source.default_since_s())?;
     let (text, origin) = query_text(&args)?;
     let parsed = parse_query(&text, &origin)?;
     let mut reporter = Reporter::new(output);
@@ -158,7 +248,7 @@ fn query(mut args: QueryArgs, env: &Environment) -> Result<()> {
         query: parsed,
         records: args.records,
     }];
-    let mut run = run_local(&args.source, &specs, window, &mut reporter)?;
+    let mut run = answer(&source, &specs, window, &mut reporter)?;
     for warning in &run.warnings {
         reporter.warn(warning);
     }

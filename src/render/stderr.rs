@@ -3,7 +3,9 @@
 //! Progress shows only where a person watches (stderr is a terminal, not `--quiet`, not JSON
 //! output); warnings always print, since they say the answer may be incomplete.
 
+use std::collections::HashMap;
 use std::io::Write;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -11,16 +13,110 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::error::escape_control;
 use crate::settings::Output;
 use crate::source::Statistics;
+use crate::source::cloudwatch::{Progress as RemoteProgress, Statistics as RemoteStatistics};
 use crate::source::local::Progress;
 
 pub struct Reporter {
     output: Output,
     bar: Option<ProgressBar>,
+    remote: Mutex<RemoteState>,
+}
+
+/// What the running Logs Insights queries have reported so far.
+#[derive(Default)]
+struct RemoteState {
+    running: HashMap<String, RemoteStatistics>,
+    done: RemoteStatistics,
+    status: String,
+    splits: usize,
 }
 
 impl Reporter {
     pub fn new(output: Output) -> Self {
-        Reporter { output, bar: None }
+        Reporter {
+            output,
+            bar: None,
+            remote: Mutex::new(RemoteState::default()),
+        }
+    }
+
+    /// A spinner for Logs Insights queries.
+    pub fn start_remote(&mut self) {
+        if self.output.progress {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.set_message("starting Logs Insights queries");
+            bar.enable_steady_tick(Duration::from_millis(120));
+            self.bar = Some(bar);
+        }
+    }
+
+    /// Follows the queries: status, records matched and scanned, bytes scanned.
+    pub fn remote_event(&self, event: RemoteProgress) {
+        let Ok(mut state) = self.remote.lock() else {
+            return;
+        };
+        match event {
+            RemoteProgress::Started { query_id, .. } => {
+                state.running.insert(query_id, RemoteStatistics::default());
+            }
+            RemoteProgress::Polled {
+                query_id,
+                status,
+                statistics,
+            } => {
+                state.running.insert(query_id, statistics);
+                state.status = status;
+            }
+            RemoteProgress::Split { .. } => state.splits += 1,
+            RemoteProgress::Finished { query_id } => {
+                if let Some(s) = state.running.remove(&query_id) {
+                    state.done.records_matched += s.records_matched;
+                    state.done.records_scanned += s.records_scanned;
+                    state.done.bytes_scanned += s.bytes_scanned;
+                }
+            }
+        }
+        if let Some(bar) = &self.bar {
+            let mut total = state.done;
+            for s in state.running.values() {
+                total.records_matched += s.records_matched;
+                total.records_scanned += s.records_scanned;
+                total.bytes_scanned += s.bytes_scanned;
+            }
+            let splits = if state.splits > 0 {
+                format!(", {} window splits", state.splits)
+            } else {
+                String::new()
+            };
+            bar.set_message(format!(
+                "{} queries {} | {} matched of {} scanned, {} scanned{splits}",
+                state.running.len(),
+                state.status.to_lowercase(),
+                total.records_matched,
+                total.records_scanned,
+                human_bytes(total.bytes_scanned.max(0.0) as u64),
+            ));
+        }
+    }
+
+    /// What Logs Insights scanned, and what that costs at the given price.
+    pub fn remote_statistics(&self, stats: &RemoteStatistics, queries: usize, price_per_gb: f64) {
+        if self.output.quiet {
+            return;
+        }
+        let gb = stats.bytes_scanned.max(0.0) / 1e9;
+        self.line(&format!(
+            "Logs Insights: {queries} quer{}, {} records scanned, {} matched, {} scanned; estimated cost ${:.4} at ${price_per_gb}/GB",
+            if queries == 1 { "y" } else { "ies" },
+            stats.records_scanned,
+            stats.records_matched,
+            human_bytes(stats.bytes_scanned.max(0.0) as u64),
+            gb * price_per_gb,
+        ));
     }
 
     pub fn warn(&self, message: &str) {
@@ -60,12 +156,20 @@ impl Reporter {
     /// shown unless `--quiet`.
     pub fn statistics(&self, stats: &Statistics) {
         if !self.output.quiet {
-            let mut text = format!(
-                "read {} file(s), {}, {} records",
-                stats.files,
-                human_bytes(stats.bytes_scanned),
-                stats.records_scanned
-            );
+            let mut text = if stats.files == 0 {
+                format!(
+                    "evaluated {} fetched records ({}) here",
+                    stats.records_scanned,
+                    human_bytes(stats.bytes_scanned)
+                )
+            } else {
+                format!(
+                    "read {} file(s), {}, {} records",
+                    stats.files,
+                    human_bytes(stats.bytes_scanned),
+                    stats.records_scanned
+                )
+            };
             if stats.files_skipped > 0 {
                 text.push_str(&format!(
                     " (passed over {} file(s) not named *.log, *.gz or *.txt)",

@@ -437,7 +437,17 @@ where
     let mut current: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = current {
         if let Some(creds) = e.downcast_ref::<CredentialsError>() {
-            return Some(DisplayErrorContext(creds).to_string());
+            // The messages of the chain, without the debug dumps DisplayErrorContext adds.
+            let mut messages = vec![creds.to_string()];
+            let mut source = creds.source();
+            while let Some(inner) = source {
+                let text = inner.to_string();
+                if !messages.iter().any(|m| m.contains(&text)) {
+                    messages.push(text);
+                }
+                source = inner.source();
+            }
+            return Some(messages.join(": "));
         }
         current = e.source();
     }

@@ -8,6 +8,8 @@
 
 mod client;
 mod error;
+pub mod remote;
+pub mod results;
 mod runner;
 
 pub use client::{ClientSettings, build_client, discover_log_groups};

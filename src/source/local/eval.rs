@@ -1516,13 +1516,20 @@ pub fn merge_stats(stats: &crate::insights::ast::Stats, parts: Vec<Table>) -> (T
     let mut approximate = false;
     let mut merged: Vec<Vec<Value>> = Vec::new();
     let mut index: HashMap<Vec<u8>, (usize, u32)> = HashMap::new();
-    let mut columns = Vec::new();
+    // The columns a stats answer has, keys first, whatever order a remote engine used.
+    let columns: Vec<String> = stats
+        .by
+        .iter()
+        .map(|k| column_name(&k.expr, k.alias.as_ref()))
+        .chain(stats.aggregates.iter().map(|a| {
+            a.alias
+                .clone()
+                .unwrap_or_else(|| aggregate_name(a.func, &a.arg))
+        }))
+        .collect();
     let several = parts.len() > 1;
     for part in parts {
-        if columns.is_empty() {
-            columns = part.columns.clone();
-        }
-        // Remote rows are sparse: line each part's columns up with the first part's.
+        // Remote rows are sparse: line each part's columns up by name.
         let positions: Vec<Option<usize>> = columns.iter().map(|c| part.column(c)).collect();
         for row in part.rows {
             let row: Vec<Value> = positions

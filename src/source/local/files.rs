@@ -15,6 +15,8 @@ use memchr::memchr;
 /// Plain files above this size are read as several chunks in parallel.
 pub const CHUNK_BYTES: u64 = 32 * 1024 * 1024;
 const READ_BUFFER: usize = 1024 * 1024;
+/// In-memory records are evaluated in units of this many, in parallel.
+const MESSAGES_PER_UNIT: u64 = 50_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
@@ -68,6 +70,8 @@ pub enum Layout {
     SubscriptionJson,
     /// Apache Parquet, as S3 delivers flow logs when asked to.
     Parquet,
+    /// Records already in memory (fetched from CloudWatch Logs); a unit's range indexes them.
+    Messages,
 }
 
 #[derive(Debug, Clone)]
@@ -239,6 +243,18 @@ pub fn units(files: &[InputFile], chunk_bytes: u64) -> Vec<Unit> {
     let mut units = Vec::new();
     for (i, file) in files.iter().enumerate() {
         let chunkable = file.encoding == Encoding::Plain && file.layout == Layout::Lines;
+        if file.layout == Layout::Messages {
+            let mut start = 0;
+            while start < file.size {
+                let end = (start + MESSAGES_PER_UNIT).min(file.size);
+                units.push(Unit {
+                    file: i,
+                    range: Some((start, end)),
+                });
+                start = end;
+            }
+            continue;
+        }
         if chunkable && file.size > chunk_bytes && chunk_bytes > 0 {
             let mut start = 0;
             while start < file.size {

@@ -92,19 +92,65 @@ pub fn run(
     }
     let (files, skipped) = files::discover(&options.inputs)?;
     progress.total(files.iter().map(|f| f.size).sum());
-    let mut warnings = Vec::new();
     let units = files::units(&files, options.chunk_bytes);
     let ctx = RunContext {
         files: &files,
+        messages: &[],
         shapes: &shapes,
         default_format: Arc::new(options.format.clone()),
         window,
         progress,
     };
-    let mut total = UnitResult::new(&shapes);
+    execute(&ctx, options.strict, &units, skipped)
+}
+
+/// Evaluates queries over records already in memory, such as the `@message` values fetched
+/// from a CloudWatch log group; `origin` names them in messages about malformed records.
+pub fn run_messages(
+    origin: &str,
+    messages: &[String],
+    format: &LogFormat,
+    strict: bool,
+    specs: &[QuerySpec],
+    window: Window,
+) -> Result<LocalRun, LocalError> {
+    let shapes: Vec<QueryShape> = specs
+        .iter()
+        .map(|s| QueryShape::new(&s.query, s.records))
+        .collect::<Result<_, _>>()?;
+    for shape in &shapes {
+        Plan::compile(shape, format)?;
+    }
+    let files = [InputFile {
+        path: PathBuf::from(origin),
+        size: messages.len() as u64,
+        encoding: files::Encoding::Plain,
+        layout: Layout::Messages,
+    }];
+    let units = files::units(&files, 0);
+    let ctx = RunContext {
+        files: &files,
+        messages,
+        shapes: &shapes,
+        default_format: Arc::new(format.clone()),
+        window,
+        progress: &NoProgress,
+    };
+    execute(&ctx, strict, &units, 0)
+}
+
+fn execute(
+    ctx: &RunContext<'_>,
+    strict: bool,
+    units: &[Unit],
+    skipped: usize,
+) -> Result<LocalRun, LocalError> {
+    let (files, shapes) = (ctx.files, ctx.shapes);
+    let mut warnings = Vec::new();
+    let mut total = UnitResult::new(shapes);
     // Batches bound the memory held in unmerged partials; a file's chunks stay in one batch
     // so a file whose layout changes mid-way can be read again as a whole.
-    for batch in batches(&units, 64) {
+    for batch in batches(units, 64) {
         let results: Vec<Result<UnitResult, InputError>> =
             batch.par_iter().map(|unit| ctx.process(unit)).collect();
         let mut results = results.into_iter().collect::<Result<Vec<_>, _>>()?;
@@ -113,7 +159,7 @@ pub fn run(
             let redone = ctx.process(&whole)?;
             for (unit, result) in batch.iter().zip(results.iter_mut()) {
                 if unit.file == file {
-                    *result = UnitResult::new(&shapes);
+                    *result = UnitResult::new(shapes);
                 }
             }
             results.push(redone);
@@ -131,9 +177,7 @@ pub fn run(
         for result in results {
             total.absorb(result);
         }
-        if options.strict
-            && let Some(first) = total.statistics.malformed_examples.first()
-        {
+        if strict && let Some(first) = total.statistics.malformed_examples.first() {
             return Err(LocalError::Strict {
                 path: first.path.clone(),
                 line: first.line,
@@ -142,10 +186,13 @@ pub fn run(
         }
     }
     let mut statistics = total.statistics;
-    statistics.files = files.len() as u64;
+    statistics.files = files
+        .iter()
+        .filter(|f| f.layout != Layout::Messages)
+        .count() as u64;
     statistics.files_skipped = skipped as u64;
     statistics.malformed_examples.sort_by(|a, b| {
-        (files_index(&files, &a.path), a.line).cmp(&(files_index(&files, &b.path), b.line))
+        (files_index(files, &a.path), a.line).cmp(&(files_index(files, &b.path), b.line))
     });
     statistics
         .malformed_examples
@@ -287,6 +334,7 @@ impl UnitResult {
 
 struct RunContext<'a> {
     files: &'a [InputFile],
+    messages: &'a [String],
     shapes: &'a [QueryShape],
     default_format: Arc<LogFormat>,
     window: Window,
@@ -465,6 +513,14 @@ impl RunContext<'_> {
                     |line| handle_line(line, &mut result),
                     |n| self.progress.advance(n),
                 )?;
+            }
+            Layout::Messages => {
+                let (start, end) = unit.range.unwrap_or((0, file.size));
+                let range = usize::try_from(start).unwrap_or(usize::MAX)
+                    ..usize::try_from(end).unwrap_or(usize::MAX);
+                for message in self.messages.get(range).unwrap_or_default() {
+                    handle_line(message.as_bytes(), &mut result);
+                }
             }
             Layout::Parquet => {
                 self.progress.advance(file.size);

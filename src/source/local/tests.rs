@@ -446,3 +446,38 @@ proptest! {
         prop_assert_eq!(stats.records_scanned, u64::from(!header && tokens.len() == 14));
     }
 }
+
+#[test]
+fn split_stats_answers_merge_by_name_and_finish_locally() {
+    use crate::source::local::eval::{QueryShape, merge_stats, post_process};
+    let q = parse("stats count(*) as n, sum(bytes) as b, min(srcPort) as lo, max(srcPort) as hi by dstPort | sort n desc | limit 2").unwrap();
+    let shape = QueryShape::new(&q, false).unwrap();
+    // Two windows' answers, with the columns in another order than the query's.
+    let part = |rows: Vec<[i64; 5]>| Table {
+        columns: ["b", "dstPort", "n", "hi", "lo"].map(String::from).to_vec(),
+        rows: rows
+            .into_iter()
+            .map(|r| r.into_iter().map(Value::Int).collect())
+            .collect(),
+    };
+    let mut both = part(vec![[100, 22, 2, 50, 40], [10, 53, 1, 9, 9]]);
+    both.rows.extend(
+        part(vec![
+            [300, 22, 3, 70, 30],
+            [5, 80, 1, 1, 1],
+            [7, 53, 1, 8, 8],
+        ])
+        .rows,
+    );
+    let (merged, approximate) = merge_stats(shape.stats().unwrap(), vec![both]);
+    assert!(!approximate);
+    let finished = post_process(&shape, merged).unwrap();
+    assert_eq!(finished.columns, vec!["dstPort", "n", "b", "lo", "hi"]);
+    assert_eq!(
+        finished.rows,
+        vec![
+            [22, 5, 400, 30, 70].map(Value::Int).to_vec(),
+            [53, 2, 17, 8, 9].map(Value::Int).to_vec(),
+        ]
+    );
+}
