@@ -181,7 +181,7 @@ fn a_fields_sort_limit_query_returns_the_latest_records() {
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 5, "{rows:?}");
     let mut expected: Vec<(i64, String)> = records.lines.clone();
-    expected.sort_by(|a, b| b.0.cmp(&a.0));
+    expected.sort_by_key(|e| std::cmp::Reverse(e.0));
     for (row, (start, _)) in rows.iter().zip(&expected) {
         let message = row["@message"].as_str().unwrap();
         // Records that share a start time may come in any order; each must be one of them.
