@@ -13,8 +13,8 @@ use crate::flow::FlowRecord;
 use crate::insights::{parser, templates};
 use crate::render::{self, csv_out, stderr::Reporter, table};
 use crate::settings::{self, CloudWatchSettings, Output, SourceSettings, Terminal};
-use crate::source::cloudwatch::remote::RemoteSource;
-use crate::source::cloudwatch::{Runner, build_client, discover_log_groups};
+use crate::source::cloudwatch::remote::{RemoteError, RemoteSource};
+use crate::source::cloudwatch::{MAX_LIMIT, Runner, build_client, discover_log_groups};
 use crate::source::local::{self, QuerySpec};
 use crate::source::{QueryOutput, Table, Value, Window};
 
@@ -70,6 +70,20 @@ fn answer(
     }
 }
 
+/// A query Logs Insights refused is shown with a caret under the position it reported.
+fn with_caret(error: RemoteError) -> anyhow::Error {
+    let caret = match &error {
+        RemoteError::CloudWatch(e) => e.caret_display(),
+        _ => None,
+    };
+    match caret {
+        Some(caret) => {
+            anyhow::Error::new(error).context(format!("Logs Insights refused the query:\n{caret}"))
+        }
+        None => anyhow::Error::new(error),
+    }
+}
+
 /// Runs the queries in CloudWatch Logs Insights. The async runtime exists only here. Ctrl-C,
 /// like any error once queries started, stops every query still running before returning.
 fn answer_remote(
@@ -106,10 +120,11 @@ fn answer_remote(
             custom_format: settings.custom_format,
             aggregate: settings.aggregate,
             strict: settings.strict,
+            limit: MAX_LIMIT,
         };
         let progress = |event| reporter_ref.remote_event(event);
         let outcome = tokio::select! {
-            answers = source.answer(specs, (start_s, end_s), &progress) => answers.map_err(anyhow::Error::from),
+            answers = source.answer(specs, (start_s, end_s), &progress) => answers.map_err(with_caret),
             _ = tokio::signal::ctrl_c() => Err(anyhow::Error::new(Interrupted { stop_failures: Vec::new() })),
         };
         if outcome.is_err() {

@@ -20,4 +20,6 @@ pub use runner::{
 };
 
 #[cfg(test)]
+mod remote_tests;
+#[cfg(test)]
 mod tests;

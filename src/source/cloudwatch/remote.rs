@@ -52,6 +52,8 @@ pub struct RemoteSource<'a> {
     pub custom_format: bool,
     pub aggregate: Aggregate,
     pub strict: bool,
+    /// Rows per StartQuery before a window counts as truncated and is split (at most 10,000).
+    pub limit: i32,
 }
 
 /// The answers, with what they cost.
@@ -102,7 +104,7 @@ impl RemoteSource<'_> {
             query_string,
             start_s: window.0,
             end_s: window.1,
-            limit: MAX_LIMIT,
+            limit: self.limit.clamp(1, MAX_LIMIT),
         };
         let outcome = self.runner.run(&query, progress).await?;
         let parts = outcome.parts.len();
