@@ -35,6 +35,11 @@ pub enum Command {
     /// ranges). Ports that cannot be decided are listed as uncertain, never allowed silently.
     /// The ranges are chosen by an exact optimizer under --max-rules and --max-open-ports.
     Ports(PortsArgs),
+    /// Who reached a port: source address, action, flows, packets, bytes, first and last seen.
+    Talkers(TalkersArgs),
+    /// Reviews of observed traffic: what interfaces sent, and existing rules against use.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Runs any supported Logs Insights query and prints typed rows or flow records.
     Query(QueryArgs),
     /// Lists the bundled query templates.
@@ -209,6 +214,133 @@ pub struct QueryArgs {
 
 #[derive(Debug, Args)]
 pub struct TemplatesArgs {
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TalkersArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub window: WindowArgs,
+
+    /// The destination port.
+    #[arg(long, value_name = "PORT")]
+    pub port: u16,
+
+    /// Only traffic logged by this interface.
+    #[arg(long = "interface", value_name = "ENI")]
+    pub interface: Option<String>,
+
+    /// Only this protocol: tcp, udp, icmp, icmpv6 or a number.
+    #[arg(long, value_name = "PROTOCOL")]
+    pub protocol: Option<String>,
+
+    /// Rows shown in the table; the rest are summed in one line (JSON and CSV have every row).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub top: usize,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// What each interface sent: admin ports, top external destinations, rejected outbound
+    /// traffic, and NAT gateway traffic (the review AWS Prescriptive Guidance describes).
+    Outbound(OutboundArgs),
+    /// Existing inbound security-group rules against observed traffic: unused rules, ports or
+    /// sources wider than used, rules open to the world that few sources use, and rules that
+    /// cannot be checked (referenced groups, prefix lists).
+    Rules(RulesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub window: WindowArgs,
+
+    /// `aws ec2 describe-security-groups` or `describe-security-group-rules` output (repeatable).
+    #[arg(long = "security-groups", value_name = "FILE", required = true)]
+    pub security_groups: Vec<PathBuf>,
+
+    /// `aws ec2 describe-network-interfaces` output: which groups each interface has (repeatable).
+    #[arg(long = "network-interfaces", value_name = "FILE")]
+    pub network_interfaces: Vec<PathBuf>,
+
+    /// AWS Config configuration items (get-resource-config-history or select-resource-config
+    /// output) for interfaces and groups that no longer exist (repeatable).
+    #[arg(long = "config-items", value_name = "FILE")]
+    pub config_items: Vec<PathBuf>,
+
+    /// Report a rule open to 0.0.0.0/0 or ::/0 that fewer distinct sources than this used.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub wildcard_threshold: usize,
+
+    /// At most this many CIDR blocks in a suggested source list.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub max_source_blocks: usize,
+
+    /// Limits for suggested port ranges, as in `ports`.
+    #[arg(long, value_name = "N", default_value_t = 60)]
+    pub max_rules: usize,
+
+    /// Limits for suggested port ranges, as in `ports`.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_open_ports: u32,
+
+    /// Print the suggested rules for review and applying instead of the report.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub emit: Option<Emit>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Emit {
+    /// `aws ec2 authorize-security-group-ingress --ip-permissions` commands.
+    AwsCli,
+    /// `aws_vpc_security_group_ingress_rule` resources.
+    Terraform,
+}
+
+#[derive(Debug, Args)]
+pub struct OutboundArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub window: WindowArgs,
+
+    /// Review only this interface (repeatable). Default: every interface.
+    #[arg(long = "interface", value_name = "ENI")]
+    pub interfaces: Vec<String>,
+
+    /// Expected destinations left out of the findings: lines of `CIDR PORTS PROTOCOL [note]`,
+    /// e.g. `0.0.0.0/0 443 tcp HTTPS APIs`, `10.0.4.53 53 udp resolver` (PORTS and PROTOCOL may be *).
+    #[arg(long, value_name = "FILE")]
+    pub allow: Option<PathBuf>,
+
+    /// The VPC's CIDR blocks (repeatable): addresses outside them are external. Default: the
+    /// RFC 1918 private ranges.
+    #[arg(long = "vpc-cidr", value_name = "CIDR")]
+    pub vpc_cidrs: Vec<String>,
+
+    /// Destination ports that count as admin or system ports, e.g. 22,3389,5985-5986.
+    #[arg(long, value_name = "PORTS", default_value = "0-1023")]
+    pub admin_ports: String,
+
+    /// External destinations listed per interface, by bytes.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: usize,
+
+    /// `aws ec2 describe-network-interfaces` output, to recognize NAT gateway interfaces.
+    #[arg(long = "network-interfaces", value_name = "FILE")]
+    pub network_interfaces: Vec<PathBuf>,
+
     #[command(flatten)]
     pub output: OutputArgs,
 }

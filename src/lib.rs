@@ -10,6 +10,7 @@ pub mod commands;
 pub mod error;
 pub mod flow;
 pub mod insights;
+pub mod inventory;
 pub mod render;
 pub mod settings;
 pub mod source;

@@ -60,6 +60,22 @@ pub struct ReportWindow {
     pub end: Option<String>,
 }
 
+impl ReportWindow {
+    /// The window asked for; where it is open, the span of the data (epoch milliseconds).
+    pub fn new(window: Window, span: Option<(i64, i64)>) -> Self {
+        ReportWindow {
+            start: window
+                .start_s
+                .map(format_time_s)
+                .or_else(|| span.map(|(s, _)| format_time_ms(s))),
+            end: window
+                .end_s
+                .map(format_time_s)
+                .or_else(|| span.map(|(_, e)| format_time_ms(e))),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ConstraintsOut {
     pub max_rules: usize,
@@ -480,18 +496,7 @@ pub fn analyze_ports(
         interfaces.push(report);
     }
 
-    let window = ReportWindow {
-        start: options
-            .window
-            .start_s
-            .map(format_time_s)
-            .or_else(|| span.map(|(s, _)| format_time_ms(s))),
-        end: options
-            .window
-            .end_s
-            .map(format_time_s)
-            .or_else(|| span.map(|(_, e)| format_time_ms(e))),
-    };
+    let window = ReportWindow::new(options.window, span);
     Ok(PortsReport {
         window,
         constraints: ConstraintsOut {

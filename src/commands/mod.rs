@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 
 use crate::analysis::optimizer::Constraints;
 use crate::analysis::ports::{ADDRESSES_TEMPLATE, INBOUND_TEMPLATE, PortsOptions, analyze_ports};
-use crate::cli::{Cli, Command, OutputFormat, PortsArgs, QueryArgs, TemplatesArgs};
+use crate::cli::{AuditCommand, Cli, Command, OutputFormat, PortsArgs, QueryArgs, TemplatesArgs};
 use crate::error::{Interrupted, UsageError};
 use crate::flow::FlowRecord;
 use crate::insights::{parser, templates};
@@ -27,13 +27,16 @@ pub struct Environment {
 pub fn run(cli: Cli, env: &Environment) -> Result<()> {
     match cli.command {
         Command::Ports(args) => ports(args, env),
+        Command::Talkers(args) => audit::talkers(args, env),
+        Command::Audit(AuditCommand::Outbound(args)) => audit::outbound(args, env),
+        Command::Audit(AuditCommand::Rules(args)) => audit::rules(args, env),
         Command::Query(args) => query(args, env),
         Command::Templates(args) => list_templates(args, env),
     }
 }
 
 /// Parses a query, showing the caret display on error.
-fn parse_query(text: &str, origin: &str) -> Result<crate::insights::ast::Query> {
+pub(crate) fn parse_query(text: &str, origin: &str) -> Result<crate::insights::ast::Query> {
     parser::parse(text).map_err(|e| {
         anyhow::Error::new(UsageError(format!(
             "{origin} is not a query flowsift can run:\n{}",
@@ -42,13 +45,37 @@ fn parse_query(text: &str, origin: &str) -> Result<crate::insights::ast::Query> 
     })
 }
 
-/// The answers to a command's queries, whatever the source.
-struct Answers {
-    outputs: Vec<QueryOutput>,
-    warnings: Vec<String>,
+mod audit;
+
+/// Reads the inventory files a command was given; errors name the file.
+pub(crate) fn load_inventory(
+    security_groups: &[std::path::PathBuf],
+    network_interfaces: &[std::path::PathBuf],
+    config_items: &[std::path::PathBuf],
+) -> Result<crate::inventory::Inventory> {
+    let mut inventory = crate::inventory::Inventory::default();
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    for path in security_groups {
+        inventory.add_security_groups(&path.display().to_string(), &read(path)?)?;
+    }
+    for path in network_interfaces {
+        inventory.add_network_interfaces(&path.display().to_string(), &read(path)?)?;
+    }
+    for path in config_items {
+        inventory.add_config_items(&path.display().to_string(), &read(path)?)?;
+    }
+    Ok(inventory)
 }
 
-fn answer(
+/// The answers to a command's queries, whatever the source.
+pub(crate) struct Answers {
+    pub(crate) outputs: Vec<QueryOutput>,
+    pub(crate) warnings: Vec<String>,
+}
+
+pub(crate) fn answer(
     source: &SourceSettings,
     specs: &[QuerySpec],
     window: Window,
@@ -152,7 +179,7 @@ fn answer_remote(
     })
 }
 
-fn template_query(name: &str) -> Result<crate::insights::ast::Query> {
+pub(crate) fn template_query(name: &str) -> Result<crate::insights::ast::Query> {
     let template = templates::get(name)?;
     let text = template.instantiate(&[])?;
     parse_query(&text, &format!("template `{name}`"))

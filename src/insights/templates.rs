@@ -36,6 +36,7 @@ pub enum TemplateError {
 }
 
 const SOURCES: &[(&str, &str)] = &[
+    ("outbound", include_str!("../../queries/outbound.cwli")),
     (
         "port-sources",
         include_str!("../../queries/port-sources.cwli"),
@@ -52,6 +53,11 @@ const SOURCES: &[(&str, &str)] = &[
         "rejected-by-port",
         include_str!("../../queries/rejected-by-port.cwli"),
     ),
+    (
+        "rules-sources",
+        include_str!("../../queries/rules-sources.cwli"),
+    ),
+    ("talkers", include_str!("../../queries/talkers.cwli")),
     (
         "traffic-summary",
         include_str!("../../queries/traffic-summary.cwli"),

@@ -61,3 +61,109 @@ pub fn ports_csv(report: &PortsReport) -> Result<String, csv::Error> {
     }
     finish(w)
 }
+
+pub fn talkers_csv(report: &crate::analysis::talkers::TalkersReport) -> Result<String, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for row in &report.rows {
+        w.serialize(row)?;
+    }
+    if report.rows.is_empty() {
+        w.write_record([
+            "interface_id",
+            "protocol",
+            "port",
+            "srcaddr",
+            "action",
+            "flows",
+            "packets",
+            "bytes",
+            "first_seen",
+            "last_seen",
+        ])?;
+    }
+    finish(w)
+}
+
+pub fn outbound_csv(
+    report: &crate::analysis::outbound::OutboundReport,
+) -> Result<String, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "interface_id",
+        "kind",
+        "protocol",
+        "destination",
+        "port",
+        "action",
+        "flows",
+        "packets",
+        "bytes",
+        "first_seen",
+        "last_seen",
+        "reason",
+    ])?;
+    for f in &report.findings {
+        w.write_record([
+            f.interface_id.clone(),
+            f.kind.to_owned(),
+            f.protocol.clone(),
+            f.destination.clone(),
+            f.port.map_or_else(String::new, |p| p.to_string()),
+            f.action.clone(),
+            f.flows.to_string(),
+            f.packets.to_string(),
+            f.bytes.to_string(),
+            f.first_seen.clone().unwrap_or_default(),
+            f.last_seen.clone().unwrap_or_default(),
+            f.reason.clone(),
+        ])?;
+    }
+    finish(w)
+}
+
+pub fn rules_csv(report: &crate::analysis::rules::RulesReport) -> Result<String, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "group_id",
+        "protocol",
+        "from_port",
+        "to_port",
+        "source",
+        "kind",
+        "flows",
+        "source_count",
+        "ports",
+        "suggested_sources",
+        "suggested_ports",
+        "reason",
+    ])?;
+    let opt = |v: Option<i32>| v.map_or_else(String::new, |p| p.to_string());
+    for f in &report.findings {
+        let s = f.suggestion.clone().unwrap_or_default();
+        w.write_record([
+            f.group_id.clone(),
+            f.rule.protocol.clone(),
+            opt(f.rule.from_port),
+            opt(f.rule.to_port),
+            f.rule.source.clone(),
+            f.kind.to_owned(),
+            f.observed.flows.to_string(),
+            f.observed.source_count.to_string(),
+            f.observed
+                .ports
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" "),
+            s.sources.unwrap_or_default().join(" "),
+            s.port_ranges
+                .unwrap_or_default()
+                .iter()
+                .map(|r| format!("{}:{}-{}", r.protocol, r.from_port, r.to_port))
+                .collect::<Vec<_>>()
+                .join(" "),
+            f.reason.clone(),
+        ])?;
+    }
+    finish(w)
+}

@@ -5,6 +5,7 @@
 //! noticed in one place (`write_stdout`).
 
 pub mod csv_out;
+pub mod emit;
 pub mod stderr;
 pub mod table;
 

@@ -176,3 +176,165 @@ fn summary(e: &InterfacePorts) -> String {
     }
     s
 }
+
+pub fn talkers_table(report: &crate::analysis::talkers::TalkersReport, top: usize) -> String {
+    let mut text = format!(
+        "window {} .. {}\n\n",
+        report.window.start.as_deref().unwrap_or("?"),
+        report.window.end.as_deref().unwrap_or("?"),
+    );
+    if report.rows.is_empty() {
+        text.push_str("no traffic to this port\n");
+        return text;
+    }
+    let (shown, rest) = crate::analysis::talkers::top(&report.rows, top);
+    let header: Vec<String> = [
+        "interface",
+        "protocol",
+        "port",
+        "source",
+        "action",
+        "flows",
+        "packets",
+        "bytes",
+        "first seen",
+        "last seen",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut rows: Vec<Vec<String>> = shown
+        .iter()
+        .chain(rest.iter())
+        .map(|r| {
+            vec![
+                r.interface_id.clone(),
+                r.protocol.clone(),
+                if r.port < 0 {
+                    String::new()
+                } else {
+                    r.port.to_string()
+                },
+                r.srcaddr.clone(),
+                r.action.clone(),
+                r.flows.to_string(),
+                r.packets.to_string(),
+                r.bytes.to_string(),
+                r.first_seen.clone().unwrap_or_default(),
+                r.last_seen.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        rows.push(vec![String::new(); header.len()]);
+    }
+    text.push_str(&grid(&header, &rows));
+    text
+}
+
+pub fn outbound_table(report: &crate::analysis::outbound::OutboundReport) -> String {
+    let mut text = format!(
+        "window {} .. {}   internal: {}   admin ports: {}\n\n",
+        report.window.start.as_deref().unwrap_or("?"),
+        report.window.end.as_deref().unwrap_or("?"),
+        report.internal_cidrs.join(", "),
+        report.admin_ports,
+    );
+    if report.findings.is_empty() {
+        text.push_str("no findings\n");
+    }
+    let header: Vec<String> = ["kind", "destination", "action", "flows", "bytes", "why"]
+        .map(String::from)
+        .to_vec();
+    let mut current: Option<&str> = None;
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let flush = |text: &mut String, interface: Option<&str>, rows: &mut Vec<Vec<String>>| {
+        if let Some(interface) = interface {
+            text.push_str(&format!("{interface}\n"));
+            text.push_str(&grid(&header, rows));
+            text.push('\n');
+        }
+        rows.clear();
+    };
+    for f in &report.findings {
+        if current != Some(f.interface_id.as_str()) {
+            flush(&mut text, current, &mut rows);
+            current = Some(&f.interface_id);
+        }
+        let port = f.port.map_or_else(String::new, |p| format!(":{p}"));
+        rows.push(vec![
+            f.kind.to_owned(),
+            format!("{}{port}/{}", f.destination, f.protocol),
+            f.action.clone(),
+            f.flows.to_string(),
+            f.bytes.to_string(),
+            f.reason.clone(),
+        ]);
+    }
+    flush(&mut text, current, &mut rows);
+    text.push_str(&format!(
+        "{} finding(s); {} left out by the allow file; {} reply flows of the interfaces' own services ignored\n",
+        report.findings.len(),
+        report.allowed,
+        report.replies_ignored
+    ));
+    text
+}
+
+pub fn rules_table(report: &crate::analysis::rules::RulesReport) -> String {
+    let mut text = format!(
+        "window {} .. {}   {} inbound rule(s) checked\n\n",
+        report.window.start.as_deref().unwrap_or("?"),
+        report.window.end.as_deref().unwrap_or("?"),
+        report.rules_checked
+    );
+    if report.findings.is_empty() {
+        text.push_str("no findings: every rule matched traffic as narrow as the rule\n");
+        return text;
+    }
+    let header: Vec<String> = ["group", "rule", "finding", "flows", "suggestion", "why"]
+        .map(String::from)
+        .to_vec();
+    let rows: Vec<Vec<String>> = report
+        .findings
+        .iter()
+        .map(|f| {
+            let ports = match (f.rule.from_port, f.rule.to_port) {
+                (Some(a), Some(b)) if a == b => format!(" {a}"),
+                (Some(a), Some(b)) => format!(" {a}-{b}"),
+                _ => String::new(),
+            };
+            let suggestion = f.suggestion.as_ref().map_or_else(String::new, |s| {
+                let mut parts = Vec::new();
+                if let Some(ranges) = &s.port_ranges {
+                    parts.push(
+                        ranges
+                            .iter()
+                            .map(|r| {
+                                if r.from_port == r.to_port {
+                                    format!("{} {}", r.protocol, r.from_port)
+                                } else {
+                                    format!("{} {}-{}", r.protocol, r.from_port, r.to_port)
+                                }
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    );
+                }
+                if let Some(sources) = &s.sources {
+                    parts.push(format!("from {}", sources.join(", ")));
+                }
+                parts.join(" ")
+            });
+            vec![
+                f.group_id.clone(),
+                format!("{}{ports} from {}", f.rule.protocol, f.rule.source),
+                f.kind.to_owned(),
+                f.observed.flows.to_string(),
+                suggestion,
+                f.reason.clone(),
+            ]
+        })
+        .collect();
+    text.push_str(&grid(&header, &rows));
+    text
+}
