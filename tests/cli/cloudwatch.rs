@@ -327,3 +327,25 @@ fn missing_credentials_or_region_say_what_to_set() {
         "{stderr}"
     );
 }
+
+#[test]
+#[ignore = "needs a moto server: run scripts/test"]
+fn talkers_and_the_outbound_audit_work_on_a_log_group() {
+    let records = shifted_sample();
+    let group = unique("audits");
+    log_group(&group, &records);
+    let dir = tempfile::tempdir().unwrap();
+    let file: PathBuf = dir.path().join("flows.log");
+    let text: String = records.lines.iter().map(|(_, l)| format!("{l}\n")).collect();
+    std::fs::write(&file, text).unwrap();
+    for command in [vec!["talkers", "--port", "22"], vec!["audit", "outbound"]] {
+        let from_files = json(flowsift().args(&command).args(["-o", "json", "--input"]).arg(&file).args(window(&records)));
+        let from_cloudwatch = json(
+            flowsift_moto()
+                .args(&command)
+                .args(["-o", "json", "--aggregate", "local", "--log-group", &group])
+                .args(window(&records)),
+        );
+        assert_eq!(from_cloudwatch, from_files, "{command:?}");
+    }
+}
