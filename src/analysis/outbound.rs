@@ -255,21 +255,22 @@ fn allowed(flow: &Flow, allow: &[AllowEntry]) -> bool {
     })
 }
 
-/// Reviews what each interface sent. `ports` is the `ports` analysis of the same window: it
-/// gives each interface's own address and service ports.
+/// Reviews what each interface sent. `ports` is the `ports` analysis of the same window (each
+/// interface's service ports); `addresses` each interface's own address.
 pub fn audit_outbound(
     table: &Table,
     ports: &[InterfacePorts],
+    addresses: &HashMap<String, Option<String>>,
     options: &OutboundOptions,
     window: ReportWindow,
 ) -> Result<OutboundReport, RowError> {
     let flows = read_flows(table)?;
-    let mut own: HashMap<&str, &str> = HashMap::new();
+    let own: HashMap<&str, &str> = addresses
+        .iter()
+        .filter_map(|(i, a)| a.as_deref().map(|a| (i.as_str(), a)))
+        .collect();
     let mut services: HashMap<(&str, String), &[u16]> = HashMap::new();
     for entry in ports {
-        if let Some(a) = &entry.own_address {
-            own.insert(&entry.interface_id, a);
-        }
         services.insert(
             (&entry.interface_id, entry.protocol.clone()),
             &entry.service_ports,

@@ -34,7 +34,11 @@ pub const ADDRESSES_TEMPLATE: &str = "ports-addresses";
 const TCP: i64 = 6;
 const UDP: i64 = 17;
 const SCTP: i64 = 132;
+const FIN: i64 = 1;
 const SYN: i64 = 2;
+/// A SYN record with no FIN and at most this many packets per flow is a connection attempt,
+/// not evidence of a service.
+const PROBE_PACKETS: u64 = 3;
 const SYN_ACK: i64 = 18;
 const EPHEMERAL_START: i64 = 32768;
 const WELL_KNOWN_END: i64 = 1024;
@@ -139,6 +143,8 @@ pub struct InterfacePorts {
 struct Evidence {
     flows: u64,
     syn_flows: u64,
+    /// SYN records that look like scans: no FIN, a few packets.
+    probe_flows: u64,
     synack_flows: u64,
     peers: u64,
     peer_ports: u64,
@@ -162,6 +168,20 @@ fn decide(protocol: i64, port: i64, e: &Evidence) -> Verdict {
         if e.synack_flows > 0 {
             return Verdict::Client;
         }
+        if e.probe_flows > 0 {
+            // Only SYNs of at most a few packets that never closed: scans, or connections a
+            // closed port refused. Nothing shows the port served anything.
+            return Verdict::Uncertain(format!(
+                "only {} connection attempt(s) (SYN without FIN, {PROBE_PACKETS} packets or fewer) reached it",
+                e.probe_flows
+            ));
+        }
+    }
+    // The replies to an interface's own connections reach its ephemeral ports from the
+    // servers' ports; a reused ephemeral port sees several of those. Many peer ports mean many
+    // clients only when the peer ports are themselves ephemeral.
+    if port >= EPHEMERAL_START && e.max_peer_port.is_some_and(|p| p < EPHEMERAL_START) {
+        return Verdict::Client;
     }
     if e.peer_ports >= 2 {
         return Verdict::Service;
@@ -272,6 +292,19 @@ fn own_addresses(addresses: &Table) -> Result<Owners, RowError> {
     Ok((own, span))
 }
 
+/// Each interface's own address from the `ports-addresses` answer; `None` where it cannot be
+/// told (two addresses in every record, or no records).
+pub fn interface_addresses(addresses: &Table) -> Result<HashMap<String, Option<String>>, RowError> {
+    let (own, _) = own_addresses(addresses)?;
+    Ok(own
+        .into_iter()
+        .map(|(interface, own)| match own {
+            Own::Address(a) => (interface, Some(a)),
+            Own::Ambiguous(..) | Own::Unknown => (interface, None),
+        })
+        .collect())
+}
+
 type PortKey = (String, i64, i64);
 
 /// Reads the inbound query's rows into evidence per interface, protocol and port, keeping
@@ -294,6 +327,7 @@ fn inbound_evidence(inbound: &Table, own: &HashMap<String, Own>) -> Result<Inbou
         c("dstPort")?,
     );
     let (direction, flags, flows) = (c("flowDirection")?, c("tcpFlags")?, c("flows")?);
+    let packets_col = c("packets")?;
     let (peers, peer_ports) = (c("peers")?, c("peerPorts")?);
     let (min_peer, max_peer) = (c("minPeerPort")?, c("maxPeerPort")?);
     let mut evidence: BTreeMap<PortKey, Evidence> = BTreeMap::new();
@@ -338,8 +372,12 @@ fn inbound_evidence(inbound: &Table, own: &HashMap<String, Own>) -> Result<Inbou
         let e = evidence.entry(key).or_default();
         e.flows += n;
         if let Some(f) = cols.int(row, flags)? {
-            if f & SYN_ACK == SYN {
+            let packets = cols.count(row, packets_col)?;
+            let completed = f & FIN != 0 || packets > PROBE_PACKETS * n;
+            if f & SYN_ACK == SYN && completed {
                 e.syn_flows += n;
+            } else if f & SYN_ACK == SYN {
+                e.probe_flows += n;
             } else if f & SYN_ACK == SYN_ACK {
                 e.synack_flows += n;
             }
@@ -534,6 +572,34 @@ mod tests {
         let mut e = ev(1, 1, 53);
         e.syn_flows = 1;
         assert_eq!(decide(UDP, 40000, &e), Verdict::Client);
+    }
+
+    #[test]
+    fn probes_are_uncertain_and_reused_ephemeral_ports_are_clients() {
+        let mut e = ev(1, 1, 40000);
+        e.probe_flows = 4;
+        assert!(matches!(decide(TCP, 3306, &e), Verdict::Uncertain(_)));
+        // A client's ephemeral port that talked to 443 and 5432 on different connections.
+        let e = Evidence {
+            flows: 2,
+            peers: 2,
+            peer_ports: 2,
+            min_peer_port: Some(443),
+            max_peer_port: Some(5432),
+            ..Evidence::default()
+        };
+        assert_eq!(decide(TCP, 45000, &e), Verdict::Client);
+        assert_eq!(decide(UDP, 45000, &e), Verdict::Client);
+        // A service on a high port sees ephemeral peer ports.
+        let e = Evidence {
+            flows: 9,
+            peers: 3,
+            peer_ports: 9,
+            min_peer_port: Some(33000),
+            max_peer_port: Some(60000),
+            ..Evidence::default()
+        };
+        assert_eq!(decide(TCP, 50051, &e), Verdict::Service);
     }
 
     #[test]

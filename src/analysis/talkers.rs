@@ -1,11 +1,17 @@
 //! Who reached a port: one row per interface, protocol, port, source address and action,
 //! sorted by flows, from the `talkers` query's answer.
+//!
+//! Only traffic that entered the interface counts: an interface's own outbound connections to
+//! the same port elsewhere are not visitors.
+
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
+use super::ports::ReportWindow;
 use super::rows::{Columns, RowError};
 use crate::flow::protocol_name;
-use crate::source::{Table, format_time_ms};
+use crate::source::{Table, Window, format_time_ms};
 
 pub const TEMPLATE: &str = "talkers";
 
@@ -25,20 +31,39 @@ pub struct TalkerRow {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TalkersReport {
-    pub window: super::ports::ReportWindow,
+    pub window: ReportWindow,
     pub rows: Vec<TalkerRow>,
 }
 
-/// Reads the rows, sorted by flows (descending), then bytes, then the keys, so output is stable.
-pub fn talkers(table: &Table, window: crate::source::Window) -> Result<TalkersReport, RowError> {
+/// Totals of one talker while rows merge; times in epoch milliseconds.
+#[derive(Default)]
+struct Totals {
+    flows: u64,
+    packets: u64,
+    bytes: u64,
+    first: Option<i64>,
+    last: Option<i64>,
+}
+
+/// Keeps the traffic that entered each interface: `flowDirection` ingress, or, without it, to
+/// the interface's own address (`own`, from the `ports-addresses` answer); where neither tells,
+/// the row is kept. Rows that differ only in direction or destination address merge. Sorted by
+/// flows (descending), then bytes, then the keys, so output is stable.
+pub fn talkers(
+    table: &Table,
+    own: &HashMap<String, Option<String>>,
+    window: Window,
+) -> Result<TalkersReport, RowError> {
     let cols = Columns::new(TEMPLATE, table);
     let c = |n| cols.col(n);
-    let (iface, proto, port, src, action) = (
+    let (iface, proto, port, src, action, dst, direction) = (
         c("interfaceId")?,
         c("protocol")?,
         c("dstPort")?,
         c("srcAddr")?,
         c("action")?,
+        c("dstAddr")?,
+        c("flowDirection")?,
     );
     let (flows, packets, bytes, first, last) = (
         c("flows")?,
@@ -47,45 +72,64 @@ pub fn talkers(table: &Table, window: crate::source::Window) -> Result<TalkersRe
         c("firstSeen")?,
         c("lastSeen")?,
     );
-    let mut rows = Vec::new();
-    for row in cols.rows() {
-        rows.push(TalkerRow {
-            interface_id: cols.text(row.1, iface).unwrap_or("-").to_owned(),
-            protocol: cols
-                .int(row, proto)?
-                .map_or_else(|| "-".to_owned(), protocol_name),
-            port: cols.int(row, port)?.unwrap_or(-1),
-            srcaddr: cols.text(row.1, src).unwrap_or("-").to_owned(),
-            action: cols.text(row.1, action).unwrap_or("-").to_owned(),
-            flows: cols.count(row, flows)?,
-            packets: cols.count(row, packets)?,
-            bytes: cols.count(row, bytes)?,
-            first_seen: cols.int(row, first)?.map(format_time_ms),
-            last_seen: cols.int(row, last)?.map(format_time_ms),
-        });
-    }
+    let mut talkers: BTreeMap<(String, String, i64, String, String), Totals> = BTreeMap::new();
     let mut span: Option<(i64, i64)> = None;
     for row in cols.rows() {
-        if let (Some(f), Some(l)) = (cols.int(row, first)?, cols.int(row, last)?) {
+        let interface = cols.text(row.1, iface).unwrap_or("-");
+        let own_address = own.get(interface).and_then(Option::as_deref);
+        let inbound = match (cols.text(row.1, direction), own_address) {
+            (Some(d), _) => d == "ingress",
+            (None, Some(address)) => cols.text(row.1, dst) == Some(address),
+            (None, None) => true,
+        };
+        if !inbound {
+            continue;
+        }
+        let key = (
+            interface.to_owned(),
+            cols.int(row, proto)?
+                .map_or_else(|| "-".to_owned(), protocol_name),
+            cols.int(row, port)?.unwrap_or(-1),
+            cols.text(row.1, src).unwrap_or("-").to_owned(),
+            cols.text(row.1, action).unwrap_or("-").to_owned(),
+        );
+        let t = talkers.entry(key).or_default();
+        t.flows += cols.count(row, flows)?;
+        t.packets += cols.count(row, packets)?;
+        t.bytes += cols.count(row, bytes)?;
+        let (f, l) = (cols.int(row, first)?, cols.int(row, last)?);
+        t.first = match (t.first, f) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        t.last = t.last.max(l);
+        if let (Some(f), Some(l)) = (f, l) {
             span = Some(span.map_or((f, l), |(s, e)| (s.min(f), e.max(l))));
         }
     }
-    let window = super::ports::ReportWindow::new(window, span);
-    rows.sort_by(|a, b| {
-        b.flows
-            .cmp(&a.flows)
-            .then(b.bytes.cmp(&a.bytes))
-            .then_with(|| {
-                (&a.interface_id, &a.protocol, a.port, &a.srcaddr, &a.action).cmp(&(
-                    &b.interface_id,
-                    &b.protocol,
-                    b.port,
-                    &b.srcaddr,
-                    &b.action,
-                ))
-            })
-    });
-    Ok(TalkersReport { window, rows })
+    let mut rows: Vec<TalkerRow> = talkers
+        .into_iter()
+        .map(
+            |((interface_id, protocol, port, srcaddr, action), t)| TalkerRow {
+                interface_id,
+                protocol,
+                port,
+                srcaddr,
+                action,
+                flows: t.flows,
+                packets: t.packets,
+                bytes: t.bytes,
+                first_seen: t.first.map(format_time_ms),
+                last_seen: t.last.map(format_time_ms),
+            },
+        )
+        .collect();
+    // The map gave key order; a stable sort keeps it among equal counts.
+    rows.sort_by(|a, b| b.flows.cmp(&a.flows).then(b.bytes.cmp(&a.bytes)));
+    Ok(TalkersReport {
+        window: ReportWindow::new(window, span),
+        rows,
+    })
 }
 
 /// The first `top` rows and the sum of the rest, for the table.

@@ -7,7 +7,9 @@ use anyhow::{Context, Result};
 use super::{Environment, answer, parse_query, template_query};
 use crate::analysis::optimizer::Constraints;
 use crate::analysis::outbound::{self, OutboundOptions, PortSet, parse_allow};
-use crate::analysis::ports::{ADDRESSES_TEMPLATE, INBOUND_TEMPLATE, PortsOptions, analyze_ports};
+use crate::analysis::ports::{
+    ADDRESSES_TEMPLATE, INBOUND_TEMPLATE, PortsOptions, analyze_ports, interface_addresses,
+};
 use crate::analysis::rules as rules_analysis;
 use crate::analysis::talkers;
 use crate::cli::{Emit, OutboundArgs, OutputFormat, RulesArgs, TalkersArgs};
@@ -57,17 +59,20 @@ pub fn talkers(args: TalkersArgs, env: &Environment) -> Result<()> {
         filters.push(equals("protocol", Literal::Int(number)));
     }
     let query = with_filters(parse_query(&text, "template `talkers`")?, filters);
-    let mut reporter = Reporter::new(output);
-    let answers = answer(
-        &source,
-        &[QuerySpec {
+    let specs = [
+        QuerySpec {
             query,
             records: false,
-        }],
-        window,
-        &mut reporter,
-    )?;
-    let report = talkers::talkers(&answers.outputs[0].table, window)?;
+        },
+        QuerySpec {
+            query: template_query(ADDRESSES_TEMPLATE)?,
+            records: false,
+        },
+    ];
+    let mut reporter = Reporter::new(output);
+    let answers = answer(&source, &specs, window, &mut reporter)?;
+    let own = interface_addresses(&answers.outputs[1].table)?;
+    let report = talkers::talkers(&answers.outputs[0].table, &own, window)?;
     let text = match output.format {
         OutputFormat::Table => table::talkers_table(&report, args.top),
         OutputFormat::Json => render::json(&report)?,
@@ -154,9 +159,11 @@ pub fn outbound(args: OutboundArgs, env: &Environment) -> Result<()> {
         top: args.top,
         nat_interfaces,
     };
+    let own = interface_addresses(&answers.outputs[1].table)?;
     let report = outbound::audit_outbound(
         &answers.outputs[2].table,
         &ports.interfaces,
+        &own,
         &options,
         ports.window.clone(),
     )?;

@@ -172,7 +172,7 @@ impl Reporter {
             };
             if stats.files_skipped > 0 {
                 text.push_str(&format!(
-                    " (passed over {} file(s) not named *.log, *.gz or *.txt)",
+                    " (passed over {} file(s) not named *.log, *.gz, *.txt or *.parquet)",
                     stats.files_skipped
                 ));
             }
@@ -188,6 +188,12 @@ impl Reporter {
             self.warn(&format!(
                 "{} SKIPDATA record(s): the flow-log service dropped records in those capture windows, so coverage is incomplete and some traffic is missing from this answer",
                 stats.skipdata_records
+            ));
+        }
+        if stats.untimed_records > 0 {
+            self.warn(&format!(
+                "{} record(s) have no start time, so the window could not be applied to them; they are included (give the format's ${{start}} field to place them)",
+                stats.untimed_records
             ));
         }
         if stats.malformed_lines > 0 {

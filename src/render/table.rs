@@ -16,8 +16,15 @@ pub fn grid(header: &[String], rows: &[Vec<String>]) -> String {
     }
     let mut table = builder.build();
     table.with(Style::blank());
-    let mut text = table.to_string();
-    text.push('\n');
+    // The blank style pads the last column; trailing spaces only get in the way.
+    let mut text: String = table
+        .to_string()
+        .lines()
+        .map(|line| format!("{}\n", line.trim_end()))
+        .collect();
+    if text.is_empty() {
+        text.push('\n');
+    }
     text
 }
 

@@ -175,6 +175,8 @@ pub struct Statistics {
     pub nodata_records: u64,
     pub skipdata_records: u64,
     pub outside_window: u64,
+    /// Records in a bounded window without a start time: they were kept, unplaced.
+    pub untimed_records: u64,
     pub malformed_lines: u64,
     /// The first few malformed lines, in file and line order.
     pub malformed_examples: Vec<Malformed>,

@@ -336,10 +336,20 @@ fn talkers_and_the_outbound_audit_work_on_a_log_group() {
     log_group(&group, &records);
     let dir = tempfile::tempdir().unwrap();
     let file: PathBuf = dir.path().join("flows.log");
-    let text: String = records.lines.iter().map(|(_, l)| format!("{l}\n")).collect();
+    let text: String = records
+        .lines
+        .iter()
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
     std::fs::write(&file, text).unwrap();
     for command in [vec!["talkers", "--port", "22"], vec!["audit", "outbound"]] {
-        let from_files = json(flowsift().args(&command).args(["-o", "json", "--input"]).arg(&file).args(window(&records)));
+        let from_files = json(
+            flowsift()
+                .args(&command)
+                .args(["-o", "json", "--input"])
+                .arg(&file)
+                .args(window(&records)),
+        );
         let from_cloudwatch = json(
             flowsift_moto()
                 .args(&command)

@@ -150,22 +150,16 @@ impl RemoteSource<'_> {
         let shape = QueryShape::new(&spec.query, spec.records)?;
         let mut warnings = Vec::new();
         if spec.records {
+            // The records' messages, and whatever the commands after the record stage use.
+            let mut names = vec!["@timestamp".to_owned(), "@message".to_owned()];
+            names.extend(shape.hidden_columns().iter().cloned());
+            names.dedup();
             let mut commands = shape.record_filters();
-            commands.push(Command::Fields(
-                ["@timestamp", "@message"]
-                    .iter()
-                    .map(|f| Projection {
-                        expr: Expr::Field((*f).to_owned()),
-                        alias: None,
-                    })
-                    .collect(),
-            ));
-            commands.extend(shape.post().iter().cloned());
-            let (mut table, statistics, queries, parts) =
+            commands.push(fields(&names));
+            commands.extend(shape.post().iter().filter(|c| !is_projection(c)).cloned());
+            let (table, statistics, queries, _) =
                 self.fetch(self.text(commands), window, progress).await?;
-            if parts > 1 {
-                table = eval::post_process(&shape, table)?;
-            }
+            let table = eval::post_process_columns(&shape, table, &names, 2)?;
             let (records, malformed) = self.records(&table);
             if malformed > 0 {
                 warnings.push(format!(
@@ -180,10 +174,16 @@ impl RemoteSource<'_> {
             };
             return Ok((output, statistics, queries, warnings));
         }
-        let sent = shape.remote_part();
         let text = match shape.stats() {
-            Some(_) => self.text(sent.commands),
-            None => self.text(spec.query.commands.clone()),
+            Some(_) => self.text(shape.remote_part().commands),
+            None => {
+                // Ask for the shown columns and those the later commands use, so that after a
+                // split the parts can be sorted, filtered and limited here like in one answer.
+                let mut commands = shape.record_stage().to_vec();
+                commands.push(fields(&shape.row_columns()));
+                commands.extend(shape.post().iter().filter(|c| !is_projection(c)).cloned());
+                self.text(commands)
+            }
         };
         let (table, statistics, queries, parts) = self.fetch(text, window, progress).await?;
         let table = match shape.stats() {
@@ -196,8 +196,10 @@ impl RemoteSource<'_> {
                 }
                 eval::post_process(&shape, merged)?
             }
-            None if parts > 1 => eval::post_process(&shape, table)?,
-            None => table,
+            None => {
+                let names = shape.row_columns();
+                eval::post_process_columns(&shape, table, &names, shape.shown_columns())?
+            }
         };
         let output = QueryOutput {
             records_matched: statistics.records_matched.max(0.0) as u64,
@@ -280,6 +282,23 @@ impl RemoteSource<'_> {
             warnings,
         })
     }
+}
+
+/// `fields a, b, ...`
+fn fields(names: &[String]) -> Command {
+    Command::Fields(
+        names
+            .iter()
+            .map(|n| Projection {
+                expr: Expr::Field(n.clone()),
+                alias: None,
+            })
+            .collect(),
+    )
+}
+
+fn is_projection(command: &Command) -> bool {
+    matches!(command, Command::Fields(_) | Command::Display(_))
 }
 
 fn add(total: &mut Statistics, more: Statistics) {

@@ -172,3 +172,64 @@ async fn commands_after_stats_are_not_sent_and_a_custom_format_is_parsed_first()
         vec![vec![Value::Str("eni-1".into()), Value::Int(4)]]
     );
 }
+
+/// Raw events of the window in the query id, capped at the StartQuery limit, as rows of
+/// `srcAddr` and `bytes`: enough to see how split raw answers are finished.
+fn raw_simulator() -> (Rule, Rule) {
+    let start = mock!(Client::start_query).then_compute_output(|req| {
+        let limit = req.limit().unwrap_or(10_000);
+        StartQueryOutput::builder()
+            .query_id(format!(
+                "{}:{}:{limit}",
+                req.start_time().unwrap_or(0),
+                req.end_time().unwrap_or(0)
+            ))
+            .build()
+    });
+    let results = mock!(Client::get_query_results).then_compute_output(|req| {
+        let id = req.query_id().unwrap_or_default();
+        let parts: Vec<i64> = id.split(':').map(|p| p.parse().unwrap_or(0)).collect();
+        let rows = EVENTS
+            .iter()
+            .enumerate()
+            .filter(|(_, (t, _, _))| (parts[0]..=parts[1]).contains(t))
+            .take(usize::try_from(parts[2]).unwrap_or(0))
+            .map(|(i, (_, _, bytes))| {
+                vec![
+                    field("srcAddr", &format!("10.0.0.{i}")),
+                    field("bytes", &bytes.to_string()),
+                ]
+            })
+            .collect();
+        GetQueryResultsOutput::builder()
+            .status(QueryStatus::Complete)
+            .set_results(Some(rows))
+            .build()
+    });
+    (start, results)
+}
+
+#[tokio::test]
+async fn a_split_raw_query_is_sorted_and_limited_over_all_parts() {
+    let q = spec("fields srcAddr | sort bytes desc | limit 2");
+    for limit in [3, 100] {
+        let (start, results) = raw_simulator();
+        let runner = runner(&[&start, &results]);
+        let out = source(&runner, limit, None)
+            .answer(std::slice::from_ref(&q), (100, 104), &|_| {})
+            .await
+            .unwrap();
+        let t = &out.outputs[0].table;
+        assert_eq!(t.columns, vec!["srcAddr"], "limit {limit}");
+        // The two largest byte counts are events 6 (70) and 5 (60).
+        assert_eq!(
+            t.rows,
+            vec![
+                vec![Value::Str("10.0.0.6".into())],
+                vec![Value::Str("10.0.0.5".into())]
+            ],
+            "limit {limit}"
+        );
+        assert!(start.num_calls() > 1 || limit == 100);
+    }
+}

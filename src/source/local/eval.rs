@@ -43,6 +43,10 @@ pub enum PlanError {
     AfterStats { what: &'static str },
     #[error("only one `stats` command per query is supported")]
     SecondStats,
+    #[error(
+        "put `parse` before `sort`, `limit` and `dedup`: the local engine parses records as it reads them"
+    )]
+    ParseLate,
     #[error("`{name}` is not a field of the rows here; the fields are: {available}")]
     UnknownRowField { name: String, available: String },
     #[error("`--records` prints whole flow records, so the query cannot use `stats`")]
@@ -241,7 +245,9 @@ impl CExpr {
                 Scalar::Bool(inside)
             }
             CExpr::Bin { period_ms } => match ctx.timestamp_ms() {
-                Some(ms) => Scalar::Time(ms - ms.rem_euclid(*period_ms)),
+                Some(ms) => ms
+                    .checked_sub(ms.rem_euclid(*period_ms))
+                    .map_or(Scalar::Null, Scalar::Time),
                 None => Scalar::Null,
             },
         }
@@ -607,6 +613,7 @@ impl QueryShape {
                 Command::Parse(_) if stats.is_some() => {
                     return Err(PlanError::AfterStats { what: "`parse`" });
                 }
+                Command::Parse(_) => return Err(PlanError::ParseLate),
                 other => post.push(other.clone()),
             }
         }
@@ -798,6 +805,16 @@ impl Plan {
             projection,
             records: shape.records,
             missing_fields: scope.missing,
+        })
+    }
+
+    /// The integer columns of the layout this plan reads.
+    pub fn int_columns(&self) -> impl Iterator<Item = usize> + '_ {
+        self.slots.iter().filter_map(|s| match s {
+            SlotKind::Column {
+                index, int: true, ..
+            } => Some(*index),
+            _ => None,
         })
     }
 
@@ -1411,10 +1428,14 @@ fn apply_post(
                     .iter()
                     .map(|n| scope.slot(n))
                     .collect::<Result<_, _>>()?;
+                // Rows with a null in a dedup field are kept, as Logs Insights documents.
                 let mut seen = FxHashSet::default();
                 rows.retain(|(values, _)| {
                     let mut key = Vec::new();
                     for &s in &slots {
+                        if values[s].is_null() {
+                            return true;
+                        }
                         encode_key(&Scalar::from_value(&values[s]), &mut key);
                     }
                     seen.insert(key)
@@ -1494,10 +1515,55 @@ impl QueryShape {
         &self.post
     }
 
+    /// The record-stage commands.
+    pub fn record_stage(&self) -> &[Command] {
+        &self.record
+    }
+
+    /// Without `stats`: the fields the later commands use that the output does not show.
+    pub fn hidden_columns(&self) -> &[String] {
+        &self.hidden_columns
+    }
+
+    /// Without `stats`: the row's columns, shown ones first.
+    pub fn row_columns(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.raw_columns.iter().map(|(n, _)| n.clone()).collect();
+        names.extend(self.hidden_columns.iter().cloned());
+        names
+    }
+
+    /// Without `stats`: how many of `row_columns` the output shows.
+    pub fn shown_columns(&self) -> usize {
+        self.raw_columns.len()
+    }
+
     /// The stats command, if any.
     pub fn stats(&self) -> Option<&crate::insights::ast::Stats> {
         self.stats.as_ref()
     }
+}
+
+/// Finishes rows a remote engine returned for a query without `stats`: lines the columns up
+/// as `names` (the first `shown` are the output), then runs the post-stage commands.
+pub fn post_process_columns(
+    shape: &QueryShape,
+    table: Table,
+    names: &[String],
+    shown: usize,
+) -> Result<Table, PlanError> {
+    let positions: Vec<Option<usize>> = names.iter().map(|n| table.column(n)).collect();
+    let rows = table
+        .rows
+        .into_iter()
+        .map(|row| {
+            let values = positions
+                .iter()
+                .map(|p| p.and_then(|i| row.get(i).cloned()).unwrap_or(Value::Null))
+                .collect();
+            (values, None)
+        })
+        .collect();
+    Ok(apply_post(&shape.post, names.to_vec(), rows, shown)?.table)
 }
 
 /// Finishes rows a remote engine returned: runs the post-stage commands over them.

@@ -156,13 +156,13 @@ fn execute(
         let mut results = results.into_iter().collect::<Result<Vec<_>, _>>()?;
         for file in redo_files(batch, &results) {
             let whole = Unit { file, range: None };
-            let redone = ctx.process(&whole)?;
+            let mut redone = Some(ctx.process(&whole)?);
+            // The whole file's answer takes the place of its first chunk, so rows keep file order.
             for (unit, result) in batch.iter().zip(results.iter_mut()) {
                 if unit.file == file {
-                    *result = UnitResult::new(shapes);
+                    *result = redone.take().unwrap_or_else(|| UnitResult::new(shapes));
                 }
             }
-            results.push(redone);
         }
         // Line numbers in chunks count from the chunk; shift them by the lines before it.
         let mut lines_before: HashMap<usize, u64> = HashMap::new();
@@ -322,6 +322,7 @@ impl UnitResult {
         s.nodata_records += o.nodata_records;
         s.skipdata_records += o.skipdata_records;
         s.outside_window += o.outside_window;
+        s.untimed_records += o.untimed_records;
         s.malformed_lines += o.malformed_lines;
         s.malformed_examples.extend(o.malformed_examples);
         for m in other.missing {
@@ -347,6 +348,9 @@ struct LayoutPlans {
     plans: Vec<Plan>,
     start: Option<usize>,
     status: Option<usize>,
+    /// Integer columns the queries read: a record whose token there is not a number is
+    /// malformed, so no answer mixes numbers with stray text.
+    int_columns: Vec<usize>,
 }
 
 impl RunContext<'_> {
@@ -356,7 +360,12 @@ impl RunContext<'_> {
             .iter()
             .map(|s| Plan::compile(s, &format))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut int_columns: Vec<usize> = plans.iter().flat_map(Plan::int_columns).collect();
+        int_columns.extend(format.position(Field::Start));
+        int_columns.sort_unstable();
+        int_columns.dedup();
         Ok(LayoutPlans {
+            int_columns,
             start: format.position(Field::Start),
             status: format.position(Field::LogStatus),
             plans,
@@ -473,6 +482,16 @@ impl RunContext<'_> {
                 malformed(stats, reason);
                 return;
             }
+            for &i in &layout.int_columns {
+                let (s, e) = spans[i];
+                let token = &raw[s..e];
+                if token != b"-" && parse_i64(token).is_none() {
+                    let column = &layout.format.columns()[i].name;
+                    let token = String::from_utf8_lossy(token);
+                    malformed(stats, format!("`{column}` is `{token}`, not a number"));
+                    return;
+                }
+            }
             stats.records_scanned += 1;
             if let Some(i) = layout.status {
                 let (s, e) = spans[i];
@@ -486,6 +505,9 @@ impl RunContext<'_> {
                 let (s, e) = spans[i];
                 parse_i64(&raw[s..e]).map(|v| normalize_epoch_s(v).saturating_mul(1000))
             });
+            if !self.window.is_unbounded() && timestamp_ms.is_none() {
+                stats.untimed_records += 1;
+            }
             if !self.window.is_unbounded()
                 && let Some(ms) = timestamp_ms
                 && !self.window.contains_ms(ms)

@@ -443,7 +443,9 @@ proptest! {
         let header = crate::flow::LogFormat::from_header_line(&line).is_some();
         let expected = if header { 0 } else { 1 };
         prop_assert_eq!(stats.records_scanned + stats.malformed_lines, expected);
-        prop_assert_eq!(stats.records_scanned, u64::from(!header && tokens.len() == 14));
+                // The start column is always read (for the window), so it must be a number or `-`.
+        let start_ok = tokens.get(10).is_some_and(|t| t == "-" || t.parse::<i64>().is_ok());
+        prop_assert_eq!(stats.records_scanned, u64::from(!header && tokens.len() == 14 && start_ok));
     }
 }
 
@@ -480,4 +482,55 @@ fn split_stats_answers_merge_by_name_and_finish_locally() {
             [53, 2, 17, 8, 9].map(Value::Int).to_vec(),
         ]
     );
+}
+
+#[test]
+fn text_in_a_number_field_the_query_reads_is_a_malformed_line() {
+    let content = format!(
+        "{}2 123 eni-a 10.0.0.1 10.0.0.9 x 22 6 1 10 1000 1005 ACCEPT OK\n",
+        sample()
+    );
+    let (t, stats) = query_with(
+        &content,
+        "stats count(*) as n by srcPort",
+        Window::default(),
+        files::CHUNK_BYTES,
+    );
+    assert_eq!(stats.malformed_lines, 1);
+    assert_eq!(stats.malformed_examples[0].line, 6);
+    assert!(
+        stats.malformed_examples[0]
+            .reason
+            .contains("`srcport` is `x`, not a number"),
+        "{:?}",
+        stats.malformed_examples
+    );
+    assert_eq!(t.rows.len(), 5);
+    // A query that does not read the column takes the record as it is.
+    let (_, stats) = query_with(
+        &content,
+        "stats count(*) as n by interfaceId",
+        Window::default(),
+        files::CHUNK_BYTES,
+    );
+    assert_eq!(stats.malformed_lines, 0);
+}
+
+#[test]
+fn parse_after_sort_is_refused_and_dedup_keeps_nulls() {
+    let f = file(&sample());
+    let spec = QuerySpec {
+        query: parse("sort bytes | parse @message \"* *\" as a, b").unwrap(),
+        records: false,
+    };
+    let err = run(
+        &options(&f.path, files::CHUNK_BYTES),
+        &[spec],
+        Window::default(),
+        &NoProgress,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("put `parse` before"), "{err}");
+    let t = query(&sample(), "fields interfaceId, tcpFlags | dedup tcpFlags");
+    assert_eq!(t.rows.len(), 5, "rows with a null dedup field are all kept");
 }
