@@ -377,7 +377,10 @@ impl RunContext<'_> {
         let file = &self.files[unit.file];
         let path = file.path.display().to_string();
         let mut result = UnitResult::new(self.shapes);
-        let mut layouts: HashMap<Arc<LogFormat>, LayoutPlans> = HashMap::new();
+        // Compiled plans per layout met in this unit; `active` indexes the current layout's,
+        // so a record costs no lookup (a new header line resets it).
+        let mut layouts: Vec<LayoutPlans> = Vec::new();
+        let mut active: Option<usize> = None;
         let mut current = Arc::clone(&self.default_format);
         let mut from_header = false;
         // Parquet carries its layout in its columns; its rows become record lines.
@@ -429,6 +432,7 @@ impl RunContext<'_> {
                     }
                     current = format;
                     from_header = true;
+                    active = None;
                     return;
                 }
                 LineKind::Record => {}
@@ -447,23 +451,27 @@ impl RunContext<'_> {
                 malformed(stats, "not UTF-8 text".to_owned());
                 return;
             };
-            if !layouts.contains_key(&current) {
-                match self.plans_for(Arc::clone(&current)) {
-                    Ok(plans) => {
-                        for plan in &plans.plans {
-                            for field in &plan.missing_fields {
-                                result.missing.push((field.clone(), path.clone()));
+            if active.is_none() {
+                active = match layouts.iter().position(|l| *l.format == *current) {
+                    Some(i) => Some(i),
+                    None => match self.plans_for(Arc::clone(&current)) {
+                        Ok(plans) => {
+                            for plan in &plans.plans {
+                                for field in &plan.missing_fields {
+                                    result.missing.push((field.clone(), path.clone()));
+                                }
                             }
+                            layouts.push(plans);
+                            Some(layouts.len() - 1)
                         }
-                        layouts.insert(Arc::clone(&current), plans);
-                    }
-                    Err(e) => {
-                        plan_error.get_or_insert(e);
-                        return;
-                    }
-                }
+                        Err(e) => {
+                            plan_error.get_or_insert(e);
+                            return;
+                        }
+                    },
+                };
             }
-            let Some(layout) = layouts.get(&current) else {
+            let Some(layout) = active.and_then(|i| layouts.get(i)) else {
                 return;
             };
             let stats = &mut result.statistics;
