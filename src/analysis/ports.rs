@@ -30,6 +30,7 @@ use crate::source::{Table, Window, format_time_ms, format_time_s};
 /// The queries `ports` asks, by template name.
 pub const INBOUND_TEMPLATE: &str = "ports-inbound";
 pub const ADDRESSES_TEMPLATE: &str = "ports-addresses";
+pub const REPLIES_TEMPLATE: &str = "ports-replies";
 
 const TCP: i64 = 6;
 const UDP: i64 = 17;
@@ -42,6 +43,8 @@ const PROBE_PACKETS: u64 = 3;
 const SYN_ACK: i64 = 18;
 const EPHEMERAL_START: i64 = 32768;
 const WELL_KNOWN_END: i64 = 1024;
+/// A peer port that is the only peer port of this many of an interface's ports is a service.
+const SHARED_PEER_PORT: usize = 3;
 
 #[derive(Debug, Clone)]
 pub struct PortsOptions {
@@ -134,6 +137,8 @@ pub struct InterfacePorts {
     pub uncertain_ports: Vec<Uncertain>,
     /// Ports that received only replies to the interface's own connections.
     pub client_ports_ignored: usize,
+    /// Flows that were replies to the interface's own connections (left out of the evidence).
+    pub reply_flows_ignored: u64,
     pub own_address: Option<String>,
     pub flows: u64,
 }
@@ -145,6 +150,9 @@ struct Evidence {
     syn_flows: u64,
     /// SYN records that look like scans: no FIN, a few packets.
     probe_flows: u64,
+    /// How many of the interface's ports (same protocol) have this port's one peer port as
+    /// their only peer port.
+    shared_peer_port: usize,
     synack_flows: u64,
     peers: u64,
     peer_ports: u64,
@@ -199,6 +207,11 @@ fn decide(protocol: i64, port: i64, e: &Evidence) -> Verdict {
             "one peer port, {peer_port}, the same as this port: either side may have started"
         ));
     }
+    // One peer port answering many of this interface's ports is the peer's service (a server
+    // on a high port, such as gRPC on 50051, answering the interface's connections).
+    if e.shared_peer_port >= SHARED_PEER_PORT {
+        return Verdict::Client;
+    }
     if well_known(port) && !well_known(peer_port) {
         return Verdict::Service;
     }
@@ -211,9 +224,24 @@ fn decide(protocol: i64, port: i64, e: &Evidence) -> Verdict {
     if ephemeral(peer_port) && !ephemeral(port) {
         return Verdict::Service;
     }
-    let (peers, s) = (e.peers, if e.peers == 1 { "" } else { "s" });
+    let peers = if e.peers > 1 {
+        "several peers"
+    } else {
+        "one peer"
+    };
+    let class = |p: i64| {
+        if well_known(p) {
+            "well-known"
+        } else if ephemeral(p) {
+            "ephemeral"
+        } else {
+            "registered"
+        }
+    };
     Verdict::Uncertain(format!(
-        "only peer port {peer_port} from {peers} peer{s}, and neither port is well-known or ephemeral"
+        "only peer port {peer_port} ({}) from {peers}, to this {} port: nothing tells which side started",
+        class(peer_port),
+        class(port)
     ))
 }
 
@@ -328,7 +356,7 @@ fn inbound_evidence(inbound: &Table, own: &HashMap<String, Own>) -> Result<Inbou
     );
     let (direction, flags, flows) = (c("flowDirection")?, c("tcpFlags")?, c("flows")?);
     let packets_col = c("packets")?;
-    let (peers, peer_ports) = (c("peers")?, c("peerPorts")?);
+    let (min_peer_addr, max_peer_addr) = (c("minPeer")?, c("maxPeer")?);
     let (min_peer, max_peer) = (c("minPeerPort")?, c("maxPeerPort")?);
     let mut evidence: BTreeMap<PortKey, Evidence> = BTreeMap::new();
     // Flows leaving the interface per protocol: for protocols without ports, traffic going out
@@ -382,8 +410,10 @@ fn inbound_evidence(inbound: &Table, own: &HashMap<String, Own>) -> Result<Inbou
                 e.synack_flows += n;
             }
         }
-        e.peers = e.peers.max(cols.count(row, peers)?);
-        e.peer_ports = e.peer_ports.max(cols.count(row, peer_ports)?);
+        // Min and max tell one from several, which is all the decision needs, in constant memory.
+        let several_peers = cols.text(row.1, min_peer_addr) != cols.text(row.1, max_peer_addr);
+        e.peers = e.peers.max(if several_peers { 2 } else { 1 });
+        e.peer_ports = e.peer_ports.max(1);
         let (lo, hi) = (cols.int(row, min_peer)?, cols.int(row, max_peer)?);
         e.min_peer_port = match (e.min_peer_port, lo) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -404,12 +434,56 @@ fn inbound_evidence(inbound: &Table, own: &HashMap<String, Own>) -> Result<Inbou
     })
 }
 
+/// The flows of replies to each interface's own connections, per interface and protocol name.
+fn reply_flows(
+    replies: &Table,
+    own: &HashMap<String, Own>,
+) -> Result<HashMap<(String, String), u64>, RowError> {
+    let cols = Columns::new(REPLIES_TEMPLATE, replies);
+    let (iface, proto, dst, direction, flows) = (
+        cols.col("interfaceId")?,
+        cols.col("protocol")?,
+        cols.col("dstAddr")?,
+        cols.col("flowDirection")?,
+        cols.col("flows")?,
+    );
+    let mut out: HashMap<(String, String), u64> = HashMap::new();
+    for row in cols.rows() {
+        let (Some(interface), Some(protocol)) = (cols.text(row.1, iface), cols.int(row, proto)?)
+        else {
+            continue;
+        };
+        let inbound = match (cols.text(row.1, direction), own.get(interface)) {
+            (Some(d), _) => d == "ingress",
+            (None, Some(Own::Address(a))) => cols.text(row.1, dst) == Some(a.as_str()),
+            (None, _) => true,
+        };
+        if inbound {
+            *out.entry((interface.to_owned(), protocol_name(protocol)))
+                .or_default() += cols.count(row, flows)?;
+        }
+    }
+    Ok(out)
+}
+
+/// The three answers `ports` reads: the inbound evidence, the address pairs and the replies.
+pub struct PortsAnswers<'t> {
+    pub inbound: &'t Table,
+    pub addresses: &'t Table,
+    pub replies: &'t Table,
+}
+
 pub fn analyze_ports(
-    inbound: &Table,
-    addresses: &Table,
+    answers: PortsAnswers<'_>,
     options: &PortsOptions,
 ) -> Result<PortsReport, RowError> {
+    let PortsAnswers {
+        inbound,
+        addresses,
+        replies,
+    } = answers;
     let (own, span) = own_addresses(addresses)?;
+    let replies = reply_flows(replies, &own)?;
     let Inbound {
         evidence,
         outbound,
@@ -426,6 +500,14 @@ pub fn analyze_ports(
         clients: usize,
         whole_protocol: bool,
         flows: u64,
+    }
+    let mut shared: HashMap<(&str, i64, i64), usize> = HashMap::new();
+    for ((interface, protocol, _), e) in &evidence {
+        if let (Some(lo), Some(hi)) = (e.min_peer_port, e.max_peer_port)
+            && lo == hi
+        {
+            *shared.entry((interface, *protocol, lo)).or_default() += 1;
+        }
     }
     let mut entries: BTreeMap<(String, i64), Entry> = BTreeMap::new();
     for ((interface, protocol, port), e) in &evidence {
@@ -459,7 +541,16 @@ pub fn analyze_ports(
             });
             continue;
         };
-        let verdict = decide(*protocol, *port, e);
+        let mut e = e.clone();
+        if let (Some(lo), Some(hi)) = (e.min_peer_port, e.max_peer_port)
+            && lo == hi
+        {
+            e.shared_peer_port = shared
+                .get(&(interface.as_str(), *protocol, lo))
+                .copied()
+                .unwrap_or(0);
+        }
+        let verdict = decide(*protocol, *port, &e);
         match (
             verdict,
             ambiguous.get(&(interface.clone(), *protocol, *port)),
@@ -497,6 +588,10 @@ pub fn analyze_ports(
             hint: None,
             uncertain_ports: entry.uncertain,
             client_ports_ignored: entry.clients,
+            reply_flows_ignored: replies
+                .get(&(interface.clone(), protocol_name(protocol)))
+                .copied()
+                .unwrap_or(0),
             own_address,
             flows: entry.flows,
         };
@@ -621,6 +716,11 @@ mod tests {
             decide(TCP, 5000, &ev(1, 1, 6000)),
             Verdict::Uncertain(_)
         ));
+        // Many of the interface's ports answered only by peer port 50051: the peer's service.
+        let mut e = ev(1, 1, 50051);
+        assert!(matches!(decide(TCP, 40000, &e), Verdict::Uncertain(_)));
+        e.shared_peer_port = 20;
+        assert_eq!(decide(TCP, 40000, &e), Verdict::Client);
     }
 
     #[test]

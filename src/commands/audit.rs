@@ -8,7 +8,8 @@ use super::{Environment, answer, parse_query, template_query};
 use crate::analysis::optimizer::Constraints;
 use crate::analysis::outbound::{self, OutboundOptions, PortSet, parse_allow};
 use crate::analysis::ports::{
-    ADDRESSES_TEMPLATE, INBOUND_TEMPLATE, PortsOptions, analyze_ports, interface_addresses,
+    ADDRESSES_TEMPLATE, INBOUND_TEMPLATE, PortsAnswers, PortsOptions, REPLIES_TEMPLATE,
+    analyze_ports, interface_addresses,
 };
 use crate::analysis::rules as rules_analysis;
 use crate::analysis::talkers;
@@ -128,20 +129,28 @@ pub fn outbound(args: OutboundArgs, env: &Environment) -> Result<()> {
                 .map(|i| i.interface_id.clone()),
         );
     }
-    let specs = [INBOUND_TEMPLATE, ADDRESSES_TEMPLATE, outbound::TEMPLATE]
-        .iter()
-        .map(|name| {
-            Ok(QuerySpec {
-                query: template_query(name)?,
-                records: false,
-            })
+    let specs = [
+        INBOUND_TEMPLATE,
+        ADDRESSES_TEMPLATE,
+        REPLIES_TEMPLATE,
+        outbound::TEMPLATE,
+    ]
+    .iter()
+    .map(|name| {
+        Ok(QuerySpec {
+            query: template_query(name)?,
+            records: false,
         })
-        .collect::<Result<Vec<_>>>()?;
+    })
+    .collect::<Result<Vec<_>>>()?;
     let mut reporter = Reporter::new(output);
     let answers = answer(&source, &specs, window, &mut reporter)?;
     let ports = analyze_ports(
-        &answers.outputs[0].table,
-        &answers.outputs[1].table,
+        PortsAnswers {
+            inbound: &answers.outputs[0].table,
+            addresses: &answers.outputs[1].table,
+            replies: &answers.outputs[2].table,
+        },
         &PortsOptions {
             constraints: Constraints {
                 max_rules: 60,
@@ -161,7 +170,7 @@ pub fn outbound(args: OutboundArgs, env: &Environment) -> Result<()> {
     };
     let own = interface_addresses(&answers.outputs[1].table)?;
     let report = outbound::audit_outbound(
-        &answers.outputs[2].table,
+        &answers.outputs[3].table,
         &ports.interfaces,
         &own,
         &options,
@@ -194,6 +203,7 @@ pub fn rules(args: RulesArgs, env: &Environment) -> Result<()> {
     let specs = [
         INBOUND_TEMPLATE,
         ADDRESSES_TEMPLATE,
+        REPLIES_TEMPLATE,
         rules_analysis::TEMPLATE,
     ]
     .iter()
@@ -211,8 +221,11 @@ pub fn rules(args: RulesArgs, env: &Environment) -> Result<()> {
         max_open_ports: args.max_open_ports,
     };
     let ports = analyze_ports(
-        &answers.outputs[0].table,
-        &answers.outputs[1].table,
+        PortsAnswers {
+            inbound: &answers.outputs[0].table,
+            addresses: &answers.outputs[1].table,
+            replies: &answers.outputs[2].table,
+        },
         &PortsOptions {
             constraints,
             interfaces: Vec::new(),
@@ -225,7 +238,7 @@ pub fn rules(args: RulesArgs, env: &Environment) -> Result<()> {
         constraints,
     };
     let report = rules_analysis::audit_rules(
-        &answers.outputs[2].table,
+        &answers.outputs[3].table,
         &ports.interfaces,
         &inventory,
         &options,

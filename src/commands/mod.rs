@@ -6,7 +6,10 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::analysis::optimizer::Constraints;
-use crate::analysis::ports::{ADDRESSES_TEMPLATE, INBOUND_TEMPLATE, PortsOptions, analyze_ports};
+use crate::analysis::ports::{
+    ADDRESSES_TEMPLATE, INBOUND_TEMPLATE, PortsAnswers, PortsOptions, REPLIES_TEMPLATE,
+    analyze_ports,
+};
 use crate::cli::{AuditCommand, Cli, Command, OutputFormat, PortsArgs, QueryArgs, TemplatesArgs};
 use crate::error::{Interrupted, UsageError};
 use crate::flow::FlowRecord;
@@ -189,7 +192,7 @@ fn ports(args: PortsArgs, env: &Environment) -> Result<()> {
     let output = Output::new(&args.output, env.terminal);
     let source = settings::resolve_source(&args.source)?;
     let window = settings::resolve_window(&args.window, env.now_s, source.default_since_s())?;
-    let specs = [INBOUND_TEMPLATE, ADDRESSES_TEMPLATE]
+    let specs = [INBOUND_TEMPLATE, ADDRESSES_TEMPLATE, REPLIES_TEMPLATE]
         .iter()
         .map(|name| {
             Ok(QuerySpec {
@@ -208,7 +211,14 @@ fn ports(args: PortsArgs, env: &Environment) -> Result<()> {
         interfaces: args.interfaces.clone(),
         window,
     };
-    let report = analyze_ports(&run.outputs[0].table, &run.outputs[1].table, &options)?;
+    let report = analyze_ports(
+        PortsAnswers {
+            inbound: &run.outputs[0].table,
+            addresses: &run.outputs[1].table,
+            replies: &run.outputs[2].table,
+        },
+        &options,
+    )?;
     for wanted in &args.interfaces {
         if !report.interfaces.iter().any(|e| &e.interface_id == wanted) {
             reporter.warn(&format!(

@@ -50,6 +50,10 @@ const SOURCES: &[(&str, &str)] = &[
         include_str!("../../queries/ports-inbound.cwli"),
     ),
     (
+        "ports-replies",
+        include_str!("../../queries/ports-replies.cwli"),
+    ),
+    (
         "rejected-by-port",
         include_str!("../../queries/rejected-by-port.cwli"),
     ),

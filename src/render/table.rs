@@ -178,8 +178,17 @@ fn summary(e: &InterfacePorts) -> String {
     if !e.uncertain_ports.is_empty() {
         s.push_str(&format!(", {} uncertain", e.uncertain_ports.len()));
     }
+    if e.reply_flows_ignored > 0 {
+        s.push_str(&format!(
+            ", {} reply flows of its own connections left out",
+            e.reply_flows_ignored
+        ));
+    }
     if e.client_ports_ignored > 0 {
-        s.push_str(&format!(", {} reply ports ignored", e.client_ports_ignored));
+        s.push_str(&format!(
+            ", {} client ports left out",
+            e.client_ports_ignored
+        ));
     }
     s
 }

@@ -163,7 +163,7 @@ fn the_design_example_three_rules_three_open() {
     assert_eq!(e["unused_ranges"], json!([[83, 84]]));
     assert!(e.get("hint").is_none());
     // The 40 reply ports of the interface's own calls to 443 are not rules.
-    assert_eq!(e["client_ports_ignored"], 40);
+    assert_eq!(e["reply_flows_ignored"], 40);
     assert_eq!(e["uncertain_ports"], json!([]));
 }
 
@@ -229,7 +229,7 @@ fn without_flags_or_direction_the_v2_format_gives_the_same_ports() {
     let e = &ports_json(&input, 60, 0)["interfaces"][0];
     assert_eq!(e["service_ports"], json!(DESIGN_PORTS));
     assert_eq!(e["own_address"], SERVER_ADDR);
-    assert_eq!(e["client_ports_ignored"], 40);
+    assert_eq!(e["reply_flows_ignored"], 40);
 }
 
 #[test]
