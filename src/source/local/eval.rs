@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ipnet::IpNet;
+use rayon::slice::ParallelSliceMut;
 use regex::Regex;
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -1165,68 +1166,82 @@ fn encode_key(value: &Scalar<'_>, key: &mut Vec<u8>) {
     }
 }
 
-/// Groups of one `stats` command: an index by encoded key into a list of states.
-#[derive(Debug)]
-pub struct Groups {
-    index: FxHashMap<Box<[u8]>, usize>,
-    keys: Vec<Vec<Value>>,
-    states: Vec<Vec<AggState>>,
-    aggregates: usize,
+/// Decodes a key written by `encode_key`, one value per group-by expression.
+fn decode_key(mut bytes: &[u8]) -> Vec<Value> {
+    let mut values = Vec::new();
+    let take8 = |b: &[u8]| -> Option<[u8; 8]> { b.get(..8).and_then(|s| s.try_into().ok()) };
+    while let Some((&tag, rest)) = bytes.split_first() {
+        bytes = rest;
+        let value = match tag {
+            0 => Value::Null,
+            1 | 2 | 4 => {
+                let Some(raw) = take8(bytes) else { break };
+                bytes = &bytes[8..];
+                match tag {
+                    1 => Value::Int(i64::from_le_bytes(raw)),
+                    2 => Value::Float(f64::from_bits(u64::from_le_bytes(raw))),
+                    _ => Value::Time(i64::from_le_bytes(raw)),
+                }
+            }
+            _ => {
+                let Some(raw) = take8(bytes) else { break };
+                let len = usize::try_from(u64::from_le_bytes(raw)).unwrap_or(usize::MAX);
+                let Some(text) = bytes.get(8..8usize.saturating_add(len)) else {
+                    break;
+                };
+                bytes = &bytes[8 + len..];
+                Value::Str(String::from_utf8_lossy(text).into_owned())
+            }
+        };
+        values.push(value);
+    }
+    values
 }
 
-impl Default for Groups {
-    fn default() -> Self {
-        Groups::new(0)
-    }
+/// Groups of one `stats` command: each group's encoded key indexes its aggregation states in
+/// one flat array (`width` states a group). Key values are decoded once, when rows are made;
+/// a group costs its key bytes and its states, nothing more.
+#[derive(Debug, Default)]
+pub struct Groups {
+    index: FxHashMap<Box<[u8]>, usize>,
+    states: Vec<AggState>,
+    width: usize,
 }
 
 impl Groups {
-    fn new(aggregates: usize) -> Self {
+    fn new(width: usize) -> Self {
         Groups {
             index: FxHashMap::default(),
-            keys: Vec::new(),
             states: Vec::new(),
-            aggregates,
+            width,
         }
     }
 
     fn fold<'a>(&mut self, stats: &'a CompiledStats, ctx: &RecordContext<'a>, key: &mut Vec<u8>) {
         key.clear();
-        let mut key_values: [Option<Scalar<'a>>; 8] = Default::default();
-        let many = stats.keys.len() > key_values.len();
-        for (i, e) in stats.keys.iter().enumerate() {
-            let value = e.eval(ctx);
-            encode_key(&value, key);
-            if !many {
-                key_values[i] = Some(value);
-            }
+        for e in &stats.keys {
+            encode_key(&e.eval(ctx), key);
+        }
+        if self.width == 0 {
+            self.width = stats.aggregates.len();
         }
         let group = match self.index.get(key.as_slice()) {
             Some(&g) => g,
             None => {
-                let values = if many {
-                    stats.keys.iter().map(|e| e.eval(ctx).to_value()).collect()
-                } else {
-                    key_values[..stats.keys.len()]
-                        .iter()
-                        .map(|v| v.as_ref().map_or(Value::Null, Scalar::to_value))
-                        .collect()
-                };
-                self.keys.push(values);
-                self.states.push(
+                let g = self.index.len();
+                self.states.extend(
                     stats
                         .aggregates
                         .iter()
-                        .map(|(func, _)| AggState::new(*func))
-                        .collect(),
+                        .map(|(func, _)| AggState::new(*func)),
                 );
-                let g = self.keys.len() - 1;
                 self.index.insert(key.clone().into_boxed_slice(), g);
                 g
             }
         };
         let mut scratch = Vec::new();
-        for ((_, arg), state) in stats.aggregates.iter().zip(&mut self.states[group]) {
+        let start = group * self.width;
+        for ((_, arg), state) in stats.aggregates.iter().zip(&mut self.states[start..]) {
             match arg {
                 None => state.update(None, &mut scratch),
                 Some(e) => state.update(Some(&e.eval(ctx)), &mut scratch),
@@ -1235,55 +1250,63 @@ impl Groups {
     }
 
     pub fn merge(&mut self, other: Groups) {
-        let Groups {
-            index,
-            keys,
-            states,
-            ..
-        } = other;
-        let mut slots: Vec<Option<(Vec<Value>, Vec<AggState>)>> =
-            keys.into_iter().zip(states).map(Some).collect();
-        for (encoded, g) in index {
-            let Some((key_values, group_states)) = slots.get_mut(g).and_then(Option::take) else {
-                continue;
-            };
+        if other.index.is_empty() {
+            return;
+        }
+        if self.index.is_empty() {
+            *self = other;
+            return;
+        }
+        let width = self.width.max(other.width);
+        self.index.reserve(other.index.len());
+        self.states.reserve(other.states.len());
+        let mut theirs: Vec<Option<AggState>> = other.states.into_iter().map(Some).collect();
+        for (encoded, g) in other.index {
+            let states = (g * width..(g + 1) * width)
+                .filter_map(|i| theirs.get_mut(i).and_then(Option::take));
             match self.index.get(&encoded) {
                 Some(&mine) => {
-                    for (a, b) in self.states[mine].iter_mut().zip(group_states) {
+                    for (a, b) in self.states[mine * width..].iter_mut().zip(states) {
                         a.merge(b);
                     }
                 }
                 None => {
-                    self.keys.push(key_values);
-                    self.states.push(group_states);
-                    self.index.insert(encoded, self.keys.len() - 1);
+                    let g = self.index.len();
+                    self.states.extend(states);
+                    self.index.insert(encoded, g);
                 }
             }
         }
     }
 
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.index.is_empty()
     }
 
     fn into_rows(self) -> Vec<Vec<Value>> {
-        let aggregates = self.aggregates;
+        let width = self.width;
+        let states = self.states;
         let mut rows: Vec<Vec<Value>> = self
-            .keys
+            .index
             .into_iter()
-            .zip(self.states)
-            .map(|(mut key, states)| {
-                key.reserve(aggregates);
-                key.extend(states.iter().map(AggState::finish));
-                key
+            .map(|(encoded, g)| {
+                let mut row = decode_key(&encoded);
+                row.extend(
+                    states
+                        .get(g * width..(g + 1) * width)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(AggState::finish),
+                );
+                row
             })
             .collect();
         // Groups have no order of their own; a stable one keeps output reproducible.
-        rows.sort_by(|a, b| {
+        rows.par_sort_unstable_by(|a, b| {
             a.iter()
                 .zip(b.iter())
                 .map(|(x, y)| x.total_cmp(y))
@@ -1465,19 +1488,29 @@ fn apply_post(
         }
     }
     let selection = selection.unwrap_or_else(|| (0..shown).collect());
-    let table = Table {
-        columns: selection.iter().map(|&i| columns[i].clone()).collect(),
-        rows: rows
-            .iter()
-            .map(|(values, _)| {
+    let columns = selection.iter().map(|&i| columns[i].clone()).collect();
+    // Rows move into the table; a copy of every row would double the peak memory.
+    let identity = selection.iter().enumerate().all(|(k, &i)| k == i);
+    let mut records = Vec::new();
+    let mut table_rows = Vec::with_capacity(rows.len());
+    for (mut values, record) in rows {
+        if identity {
+            values.truncate(selection.len());
+            table_rows.push(values);
+        } else {
+            table_rows.push(
                 selection
                     .iter()
                     .map(|&i| values.get(i).cloned().unwrap_or(Value::Null))
-                    .collect()
-            })
-            .collect(),
+                    .collect(),
+            );
+        }
+        records.extend(record);
+    }
+    let table = Table {
+        columns,
+        rows: table_rows,
     };
-    let records = rows.into_iter().filter_map(|(_, r)| r).collect();
     Ok(Finished { table, records })
 }
 

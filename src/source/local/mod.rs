@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
-use self::eval::{Partial, Plan, PlanError, QueryShape, RecordInput, Scratch};
+use self::eval::{Partial, Plan, PlanError, QueryShape, RawRow, RecordInput, Scratch};
 use self::files::{InputError, InputFile, Layout, Unit};
 use self::value::parse_i64;
 use crate::flow::{Field, LineKind, LogFormat, classify_line, normalize_epoch_s, split_tokens};
@@ -146,65 +146,105 @@ fn execute(
     skipped: usize,
 ) -> Result<LocalRun, LocalError> {
     let (files, shapes) = (ctx.files, ctx.shapes);
-    let mut warnings = Vec::new();
-    let mut total = UnitResult::new(shapes);
-    // Batches bound the memory held in unmerged partials; a file's chunks stay in one batch
-    // so a file whose layout changes mid-way can be read again as a whole.
-    for batch in batches(units, 64) {
-        let results: Vec<Result<UnitResult, InputError>> =
-            batch.par_iter().map(|unit| ctx.process(unit)).collect();
-        let mut results = results.into_iter().collect::<Result<Vec<_>, _>>()?;
-        for file in redo_files(batch, &results) {
-            let whole = Unit { file, range: None };
-            let mut redone = Some(ctx.process(&whole)?);
-            // The whole file's answer takes the place of its first chunk, so rows keep file order.
-            for (unit, result) in batch.iter().zip(results.iter_mut()) {
-                if unit.file == file {
-                    *result = redone.take().unwrap_or_else(|| UnitResult::new(shapes));
-                }
+    // Each thread folds the units it reads into one accumulator, so memory holds one
+    // aggregation state per thread rather than one per unit.
+    let acc = units
+        .par_iter()
+        .enumerate()
+        .try_fold(
+            || Acc::new(shapes),
+            |mut acc, (index, unit)| -> Result<Acc, InputError> {
+                acc.add(index, unit, ctx.process(unit)?);
+                Ok(acc)
+            },
+        )
+        .try_reduce(
+            || Acc::new(shapes),
+            |mut a, b| {
+                a.merge(b);
+                Ok(a)
+            },
+        )?;
+    if !acc.changed.is_empty() {
+        // A header inside a chunked file changed its layout: the chunks after it were read
+        // with the wrong one. Rare; read those files whole, in order, and start again.
+        let mut whole: Vec<Unit> = Vec::with_capacity(units.len());
+        for unit in units {
+            if !acc.changed.contains(&unit.file) {
+                whole.push(unit.clone());
+            } else if unit.starts_file() {
+                whole.push(Unit {
+                    file: unit.file,
+                    range: None,
+                });
             }
         }
-        // Line numbers in chunks count from the chunk; shift them by the lines before it.
-        let mut lines_before: HashMap<usize, u64> = HashMap::new();
-        for (unit, mut result) in batch.iter().zip(results.drain(..batch.len())) {
-            let offset = lines_before.entry(unit.file).or_insert(0);
-            for example in &mut result.statistics.malformed_examples {
-                example.line += *offset;
-            }
-            *offset += result.lines;
-            total.absorb(result);
-        }
-        for result in results {
-            total.absorb(result);
-        }
-        if strict && let Some(first) = total.statistics.malformed_examples.first() {
-            return Err(LocalError::Strict {
-                path: first.path.clone(),
-                line: first.line,
-                reason: first.reason.clone(),
-            });
-        }
+        return execute(ctx, strict, &whole, skipped);
+    }
+    let Acc {
+        total,
+        mut rows,
+        mut unit_lines,
+        examples,
+        ..
+    } = acc;
+    // Line numbers in chunks count from the chunk; shift them by the lines before it.
+    unit_lines.sort_unstable();
+    let mut offsets: HashMap<usize, u64> = HashMap::new();
+    let mut lines_before: HashMap<usize, u64> = HashMap::new();
+    for (index, lines) in unit_lines {
+        let before = lines_before.entry(units[index].file).or_insert(0);
+        offsets.insert(index, *before);
+        *before += lines;
     }
     let mut statistics = total.statistics;
-    statistics.files = files
-        .iter()
-        .filter(|f| f.layout != Layout::Messages)
-        .count() as u64;
-    statistics.files_skipped = skipped as u64;
+    statistics.malformed_examples = examples
+        .into_iter()
+        .map(|(index, mut m)| {
+            m.line += offsets.get(&index).copied().unwrap_or(0);
+            m
+        })
+        .collect();
     statistics.malformed_examples.sort_by(|a, b| {
         (files_index(files, &a.path), a.line).cmp(&(files_index(files, &b.path), b.line))
     });
     statistics
         .malformed_examples
         .truncate(Statistics::MAX_EXAMPLES);
-    warnings.extend(total.missing.into_iter().map(|(field, path)| {
-        format!(
-            "the query uses `{field}`, which the records of {path} do not have; it is null there"
-        )
-    }));
+    if strict && let Some(first) = statistics.malformed_examples.first() {
+        return Err(LocalError::Strict {
+            path: first.path.clone(),
+            line: first.line,
+            reason: first.reason.clone(),
+        });
+    }
+    statistics.files = files
+        .iter()
+        .filter(|f| f.layout != Layout::Messages)
+        .count() as u64;
+    statistics.files_skipped = skipped as u64;
+    let warnings = total
+        .missing
+        .into_iter()
+        .map(|(field, path)| {
+            format!("the query uses `{field}`, which the records of {path} do not have; it is null there")
+        })
+        .collect();
     let mut outputs = Vec::with_capacity(shapes.len());
-    for ((shape, partial), matched) in shapes.iter().zip(total.partials).zip(total.matched) {
-        let finished = eval::finish(shape, partial.into_partial())?;
+    for (q, ((shape, partial), matched)) in shapes
+        .iter()
+        .zip(total.partials)
+        .zip(total.matched)
+        .enumerate()
+    {
+        let mut partial = partial.into_partial();
+        if let Partial::Rows(all) = &mut partial {
+            // Raw rows in input order: by unit, and within a unit as read.
+            let mut tagged = std::mem::take(&mut rows[q]);
+            tagged.sort_by_key(|(index, _)| *index);
+            all.extend(tagged.into_iter().flat_map(|(_, r)| r));
+        }
+        let finished = eval::finish(shape, partial)?;
         outputs.push(QueryOutput {
             table: finished.table,
             records: finished.records,
@@ -217,6 +257,66 @@ fn execute(
         statistics,
         warnings,
     })
+}
+
+/// What a thread accumulates: merged aggregation states, raw rows tagged with their unit
+/// (they are put in input order at the end), and each unit's line count and malformed lines
+/// (their line numbers are fixed up at the end).
+struct Acc {
+    total: UnitResult,
+    rows: Vec<Vec<(usize, Vec<RawRow>)>>,
+    unit_lines: Vec<(usize, u64)>,
+    examples: Vec<(usize, Malformed)>,
+    changed: Vec<usize>,
+}
+
+impl Acc {
+    fn new(shapes: &[QueryShape]) -> Self {
+        Acc {
+            total: UnitResult::new(shapes),
+            rows: vec![Vec::new(); shapes.len()],
+            unit_lines: Vec::new(),
+            examples: Vec::new(),
+            changed: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, index: usize, unit: &Unit, mut result: UnitResult) {
+        if result.layout_changed && unit.range.is_some() && !self.changed.contains(&unit.file) {
+            self.changed.push(unit.file);
+        }
+        self.unit_lines.push((index, result.lines));
+        self.examples.extend(
+            result
+                .statistics
+                .malformed_examples
+                .drain(..)
+                .map(|m| (index, m)),
+        );
+        for (q, partial) in result.partials.iter_mut().enumerate() {
+            let Accumulated::Partial(partial) = partial;
+            if let Partial::Rows(rows) = partial
+                && !rows.is_empty()
+            {
+                self.rows[q].push((index, std::mem::take(rows)));
+            }
+        }
+        self.total.absorb(result);
+    }
+
+    fn merge(&mut self, other: Acc) {
+        self.total.absorb(other.total);
+        for (mine, theirs) in self.rows.iter_mut().zip(other.rows) {
+            mine.extend(theirs);
+        }
+        self.unit_lines.extend(other.unit_lines);
+        self.examples.extend(other.examples);
+        for file in other.changed {
+            if !self.changed.contains(&file) {
+                self.changed.push(file);
+            }
+        }
+    }
 }
 
 #[cfg(feature = "parquet")]
@@ -236,32 +336,6 @@ fn files_index(files: &[InputFile], path: &str) -> usize {
         .iter()
         .position(|f| f.path.display().to_string() == path)
         .unwrap_or(usize::MAX)
-}
-
-fn batches(units: &[Unit], size: usize) -> Vec<&[Unit]> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    while start < units.len() {
-        let mut end = (start + size).min(units.len());
-        while end < units.len() && units[end].file == units[end - 1].file {
-            end += 1;
-        }
-        out.push(&units[start..end]);
-        start = end;
-    }
-    out
-}
-
-/// Chunked files in which a chunk met a header different from the layout it assumed.
-fn redo_files(batch: &[Unit], results: &[UnitResult]) -> Vec<usize> {
-    let mut files: Vec<usize> = batch
-        .iter()
-        .zip(results)
-        .filter(|(unit, result)| unit.range.is_some() && result.layout_changed)
-        .map(|(unit, _)| unit.file)
-        .collect();
-    files.dedup();
-    files
 }
 
 /// A partial for a raw query keeps its rows in input order across units.
