@@ -1136,32 +1136,54 @@ impl AggState {
     }
 }
 
-/// Appends a scalar to a group key. Numbers and numeric text share one encoding so that a
-/// port written `22` groups with the number 22.
+/// Appends a scalar to a group key. The encoding preserves order: keys compare as bytes the
+/// way their values sort (nulls, then numbers, then times, then text), so groups are ordered
+/// without decoding them. Numbers and numeric text do not share an encoding: a port is an
+/// integer in a typed column and the same text everywhere else.
 fn encode_key(value: &Scalar<'_>, key: &mut Vec<u8>) {
+    const TAG_NULL: u8 = 0;
+    const TAG_INT: u8 = 1;
+    const TAG_FLOAT: u8 = 2;
+    const TAG_TIME: u8 = 3;
+    const TAG_TEXT: u8 = 4;
+    // Flipping the sign bit makes two's complement sort as unsigned big-endian bytes.
+    let ordered_int = |n: i64| (n.cast_unsigned() ^ (1 << 63)).to_be_bytes();
     match value {
-        Scalar::Null => key.push(0),
+        Scalar::Null => key.push(TAG_NULL),
         Scalar::Int(n) => {
-            key.push(1);
-            key.extend_from_slice(&n.to_le_bytes());
+            key.push(TAG_INT);
+            key.extend_from_slice(&ordered_int(*n));
         }
         Scalar::Bool(b) => {
-            key.push(1);
-            key.extend_from_slice(&i64::from(*b).to_le_bytes());
+            key.push(TAG_INT);
+            key.extend_from_slice(&ordered_int(i64::from(*b)));
         }
         Scalar::Float(x) => {
-            key.push(2);
-            key.extend_from_slice(&x.to_bits().to_le_bytes());
+            key.push(TAG_FLOAT);
+            // IEEE 754 bits sort as integers once negative values are inverted.
+            let bits = x.to_bits();
+            let ordered = if bits >> 63 == 1 {
+                !bits
+            } else {
+                bits | (1 << 63)
+            };
+            key.extend_from_slice(&ordered.to_be_bytes());
         }
         Scalar::Time(ms) => {
-            key.push(4);
-            key.extend_from_slice(&ms.to_le_bytes());
+            key.push(TAG_TIME);
+            key.extend_from_slice(&ordered_int(*ms));
         }
         Scalar::Str(_) | Scalar::Owned(_) => {
             let text = value.as_str().unwrap_or_default();
-            key.push(3);
-            key.extend_from_slice(&(text.len() as u64).to_le_bytes());
-            key.extend_from_slice(text.as_bytes());
+            key.push(TAG_TEXT);
+            // Zero bytes are escaped and a zero pair ends the text, so a prefix sorts first.
+            for &b in text.as_bytes() {
+                key.push(b);
+                if b == 0 {
+                    key.push(0xff);
+                }
+            }
+            key.extend_from_slice(&[0, 0]);
         }
     }
 }
@@ -1170,27 +1192,46 @@ fn encode_key(value: &Scalar<'_>, key: &mut Vec<u8>) {
 fn decode_key(mut bytes: &[u8]) -> Vec<Value> {
     let mut values = Vec::new();
     let take8 = |b: &[u8]| -> Option<[u8; 8]> { b.get(..8).and_then(|s| s.try_into().ok()) };
+    let int = |raw: [u8; 8]| (u64::from_be_bytes(raw) ^ (1 << 63)).cast_signed();
     while let Some((&tag, rest)) = bytes.split_first() {
         bytes = rest;
         let value = match tag {
             0 => Value::Null,
-            1 | 2 | 4 => {
+            1..=3 => {
                 let Some(raw) = take8(bytes) else { break };
                 bytes = &bytes[8..];
                 match tag {
-                    1 => Value::Int(i64::from_le_bytes(raw)),
-                    2 => Value::Float(f64::from_bits(u64::from_le_bytes(raw))),
-                    _ => Value::Time(i64::from_le_bytes(raw)),
+                    1 => Value::Int(int(raw)),
+                    2 => {
+                        let ordered = u64::from_be_bytes(raw);
+                        let bits = if ordered >> 63 == 1 {
+                            ordered & !(1 << 63)
+                        } else {
+                            !ordered
+                        };
+                        Value::Float(f64::from_bits(bits))
+                    }
+                    _ => Value::Time(int(raw)),
                 }
             }
             _ => {
-                let Some(raw) = take8(bytes) else { break };
-                let len = usize::try_from(u64::from_le_bytes(raw)).unwrap_or(usize::MAX);
-                let Some(text) = bytes.get(8..8usize.saturating_add(len)) else {
-                    break;
-                };
-                bytes = &bytes[8 + len..];
-                Value::Str(String::from_utf8_lossy(text).into_owned())
+                let mut text = Vec::new();
+                let mut i = 0;
+                loop {
+                    match (bytes.get(i), bytes.get(i + 1)) {
+                        (Some(0), Some(0)) | (Some(0), None) | (None, _) => break,
+                        (Some(0), Some(_)) => {
+                            text.push(0);
+                            i += 2;
+                        }
+                        (Some(&b), _) => {
+                            text.push(b);
+                            i += 1;
+                        }
+                    }
+                }
+                bytes = bytes.get(i + 2..).unwrap_or_default();
+                Value::Str(String::from_utf8_lossy(&text).into_owned())
             }
         };
         values.push(value);
@@ -1290,9 +1331,11 @@ impl Groups {
     fn into_rows(self) -> Vec<Vec<Value>> {
         let width = self.width;
         let states = self.states;
-        let mut rows: Vec<Vec<Value>> = self
-            .index
-            .into_iter()
+        let mut keys: Vec<(Box<[u8]>, usize)> = self.index.into_iter().collect();
+        // Groups have no order of their own; key order keeps output reproducible, and the
+        // order-preserving encoding lets the bytes decide.
+        keys.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        keys.into_iter()
             .map(|(encoded, g)| {
                 let mut row = decode_key(&encoded);
                 row.extend(
@@ -1304,16 +1347,7 @@ impl Groups {
                 );
                 row
             })
-            .collect();
-        // Groups have no order of their own; a stable one keeps output reproducible.
-        rows.par_sort_unstable_by(|a, b| {
-            a.iter()
-                .zip(b.iter())
-                .map(|(x, y)| x.total_cmp(y))
-                .find(|o| o.is_ne())
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
-        rows
+            .collect()
     }
 }
 
@@ -1718,6 +1752,47 @@ fn combine(func: AggFunc, current: &Value, new: &Value, n: u32, approximate: &mu
                     Value::Float(x.as_f64() + (y.as_f64() - x.as_f64()) / f64::from(n))
                 }
                 _ => a.clone(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn scalar(v: &Value) -> Scalar<'_> {
+        Scalar::from_value(v)
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<i64>().prop_map(Value::Int),
+            (-1e12f64..1e12).prop_map(Value::Float),
+            any::<i64>().prop_map(Value::Time),
+            "[a\\x00-z0-9.]{0,6}".prop_map(Value::Str),
+        ]
+    }
+
+    proptest! {
+        /// Keys decode to what was encoded, and compare as bytes the way the values sort.
+        #[test]
+        fn keys_round_trip_and_preserve_order(a in proptest::collection::vec(value(), 1..4), b in proptest::collection::vec(value(), 1..4)) {
+            let encode = |vs: &[Value]| {
+                let mut key = Vec::new();
+                for v in vs {
+                    encode_key(&scalar(v), &mut key);
+                }
+                key
+            };
+            let (ka, kb) = (encode(&a), encode(&b));
+            prop_assert_eq!(decode_key(&ka), a.clone());
+            let same_types = a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| std::mem::discriminant(x) == std::mem::discriminant(y));
+            if same_types {
+                let by_value = a.iter().zip(&b).map(|(x, y)| x.total_cmp(y)).find(|o| o.is_ne()).unwrap_or(std::cmp::Ordering::Equal);
+                prop_assert_eq!(ka.cmp(&kb), by_value);
             }
         }
     }
