@@ -1,5 +1,7 @@
 //! CSV for scripts: a header row, then one row per result row or per rule.
 
+use std::fmt::Write as _;
+
 use crate::analysis::ports::PortsReport;
 use crate::source::Table;
 
@@ -11,8 +13,15 @@ fn finish(writer: csv::Writer<Vec<u8>>) -> Result<String, csv::Error> {
 pub fn query_csv(table: &Table) -> Result<String, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(&table.columns)?;
+    // One buffer for every value: answers can hold millions of rows.
+    let mut field = String::new();
     for row in &table.rows {
-        w.write_record(row.iter().map(ToString::to_string))?;
+        for value in row {
+            field.clear();
+            let _ = write!(field, "{value}");
+            w.write_field(&field)?;
+        }
+        w.write_record(None::<&[u8]>)?;
     }
     finish(w)
 }
