@@ -4,13 +4,10 @@ use std::collections::BTreeSet;
 
 use anyhow::{Context, Result};
 
-use super::{Environment, answer, parse_query, template_query};
+use super::{Environment, answer, parse_query, ports_report, template_query, template_specs};
 use crate::analysis::optimizer::Constraints;
 use crate::analysis::outbound::{self, OutboundOptions, PortSet, parse_allow};
-use crate::analysis::ports::{
-    ADDRESSES_TEMPLATE, INBOUND_TEMPLATE, PortsAnswers, PortsOptions, REPLIES_TEMPLATE,
-    analyze_ports, interface_addresses,
-};
+use crate::analysis::ports::{ADDRESSES_TEMPLATE, PortsOptions, interface_addresses};
 use crate::analysis::rules as rules_analysis;
 use crate::analysis::talkers;
 use crate::cli::{Emit, OutboundArgs, OutputFormat, RulesArgs, TalkersArgs};
@@ -129,28 +126,11 @@ pub fn outbound(args: OutboundArgs, env: &Environment) -> Result<()> {
                 .map(|i| i.interface_id.clone()),
         );
     }
-    let specs = [
-        INBOUND_TEMPLATE,
-        ADDRESSES_TEMPLATE,
-        REPLIES_TEMPLATE,
-        outbound::TEMPLATE,
-    ]
-    .iter()
-    .map(|name| {
-        Ok(QuerySpec {
-            query: template_query(name)?,
-            records: false,
-        })
-    })
-    .collect::<Result<Vec<_>>>()?;
+    let specs = template_specs(&[outbound::TEMPLATE])?;
     let mut reporter = Reporter::new(output);
     let answers = answer(&source, &specs, window, &mut reporter)?;
-    let ports = analyze_ports(
-        PortsAnswers {
-            inbound: &answers.outputs[0].table,
-            addresses: &answers.outputs[1].table,
-            replies: &answers.outputs[2].table,
-        },
+    let ports = ports_report(
+        &answers.outputs,
         &PortsOptions {
             constraints: Constraints {
                 max_rules: 60,
@@ -200,32 +180,15 @@ pub fn rules(args: RulesArgs, env: &Environment) -> Result<()> {
         )
         .into());
     }
-    let specs = [
-        INBOUND_TEMPLATE,
-        ADDRESSES_TEMPLATE,
-        REPLIES_TEMPLATE,
-        rules_analysis::TEMPLATE,
-    ]
-    .iter()
-    .map(|name| {
-        Ok(QuerySpec {
-            query: template_query(name)?,
-            records: false,
-        })
-    })
-    .collect::<Result<Vec<_>>>()?;
+    let specs = template_specs(&[rules_analysis::TEMPLATE])?;
     let mut reporter = Reporter::new(output);
     let answers = answer(&source, &specs, window, &mut reporter)?;
     let constraints = Constraints {
         max_rules: args.max_rules,
         max_open_ports: args.max_open_ports,
     };
-    let ports = analyze_ports(
-        PortsAnswers {
-            inbound: &answers.outputs[0].table,
-            addresses: &answers.outputs[1].table,
-            replies: &answers.outputs[2].table,
-        },
+    let ports = ports_report(
+        &answers.outputs,
         &PortsOptions {
             constraints,
             interfaces: Vec::new(),

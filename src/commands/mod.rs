@@ -7,8 +7,8 @@ use anyhow::{Context, Result};
 
 use crate::analysis::optimizer::Constraints;
 use crate::analysis::ports::{
-    ADDRESSES_TEMPLATE, INBOUND_TEMPLATE, PortsAnswers, PortsOptions, REPLIES_TEMPLATE,
-    analyze_ports,
+    ADDRESSES_TEMPLATE, INBOUND_TEMPLATE, PortsAnswers, PortsOptions, PortsReport,
+    REPLIES_TEMPLATE, analyze_ports,
 };
 use crate::cli::{AuditCommand, Cli, Command, OutputFormat, PortsArgs, QueryArgs, TemplatesArgs};
 use crate::error::{Interrupted, UsageError};
@@ -182,6 +182,35 @@ fn answer_remote(
     })
 }
 
+/// The queries of `ports` (whose answers come first), then the given templates.
+pub(crate) fn template_specs(more: &[&str]) -> Result<Vec<QuerySpec>> {
+    [INBOUND_TEMPLATE, ADDRESSES_TEMPLATE, REPLIES_TEMPLATE]
+        .iter()
+        .chain(more)
+        .map(|name| {
+            Ok(QuerySpec {
+                query: template_query(name)?,
+                records: false,
+            })
+        })
+        .collect()
+}
+
+/// The `ports` analysis of the first three answers of `template_specs`.
+pub(crate) fn ports_report(outputs: &[QueryOutput], options: &PortsOptions) -> Result<PortsReport> {
+    let [inbound, addresses, replies, ..] = outputs else {
+        anyhow::bail!("internal error: the ports queries were not all answered");
+    };
+    Ok(analyze_ports(
+        PortsAnswers {
+            inbound: &inbound.table,
+            addresses: &addresses.table,
+            replies: &replies.table,
+        },
+        options,
+    )?)
+}
+
 pub(crate) fn template_query(name: &str) -> Result<crate::insights::ast::Query> {
     let template = templates::get(name)?;
     let text = template.instantiate(&[])?;
@@ -192,15 +221,7 @@ fn ports(args: PortsArgs, env: &Environment) -> Result<()> {
     let output = Output::new(&args.output, env.terminal);
     let source = settings::resolve_source(&args.source)?;
     let window = settings::resolve_window(&args.window, env.now_s, source.default_since_s())?;
-    let specs = [INBOUND_TEMPLATE, ADDRESSES_TEMPLATE, REPLIES_TEMPLATE]
-        .iter()
-        .map(|name| {
-            Ok(QuerySpec {
-                query: template_query(name)?,
-                records: false,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let specs = template_specs(&[])?;
     let mut reporter = Reporter::new(output);
     let run = answer(&source, &specs, window, &mut reporter)?;
     let options = PortsOptions {
@@ -211,14 +232,7 @@ fn ports(args: PortsArgs, env: &Environment) -> Result<()> {
         interfaces: args.interfaces.clone(),
         window,
     };
-    let report = analyze_ports(
-        PortsAnswers {
-            inbound: &run.outputs[0].table,
-            addresses: &run.outputs[1].table,
-            replies: &run.outputs[2].table,
-        },
-        &options,
-    )?;
+    let report = ports_report(&run.outputs, &options)?;
     for wanted in &args.interfaces {
         if !report.interfaces.iter().any(|e| &e.interface_id == wanted) {
             reporter.warn(&format!(

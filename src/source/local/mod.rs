@@ -76,20 +76,26 @@ pub trait Progress: Sync {
 pub struct NoProgress;
 impl Progress for NoProgress {}
 
+/// The queries' shapes, each compiled once for the default layout so that a query the engine
+/// cannot run fails before anything is read.
+fn shapes_for(specs: &[QuerySpec], format: &LogFormat) -> Result<Vec<QueryShape>, LocalError> {
+    let shapes: Vec<QueryShape> = specs
+        .iter()
+        .map(|s| QueryShape::new(&s.query, s.records))
+        .collect::<Result<_, _>>()?;
+    for shape in &shapes {
+        Plan::compile(shape, format)?;
+    }
+    Ok(shapes)
+}
+
 pub fn run(
     options: &LocalOptions,
     specs: &[QuerySpec],
     window: Window,
     progress: &dyn Progress,
 ) -> Result<LocalRun, LocalError> {
-    let shapes: Vec<QueryShape> = specs
-        .iter()
-        .map(|s| QueryShape::new(&s.query, s.records))
-        .collect::<Result<_, _>>()?;
-    // Compile once up front for the default layout, so a bad query fails before any reading.
-    for shape in &shapes {
-        Plan::compile(shape, &options.format)?;
-    }
+    let shapes = shapes_for(specs, &options.format)?;
     let (files, skipped) = files::discover(&options.inputs)?;
     progress.total(files.iter().map(|f| f.size).sum());
     let units = files::units(&files, options.chunk_bytes);
@@ -114,13 +120,7 @@ pub fn run_messages(
     specs: &[QuerySpec],
     window: Window,
 ) -> Result<LocalRun, LocalError> {
-    let shapes: Vec<QueryShape> = specs
-        .iter()
-        .map(|s| QueryShape::new(&s.query, s.records))
-        .collect::<Result<_, _>>()?;
-    for shape in &shapes {
-        Plan::compile(shape, format)?;
-    }
+    let shapes = shapes_for(specs, format)?;
     let files = [InputFile {
         path: PathBuf::from(origin),
         size: messages.len() as u64,
