@@ -87,6 +87,45 @@ impl RemoteSource<'_> {
         })]
     }
 
+    /// Leaves out `stats ... by` keys that are fields the log format does not have (such as
+    /// `tcpFlags` in a default-format log group): they would be null in every row, and Logs
+    /// Insights need not be trusted to group events by a field they lack. The merge puts them
+    /// back as null columns.
+    fn without_absent_keys(&self, mut commands: Vec<Command>) -> Vec<Command> {
+        let mut defined: Vec<String> = Vec::new();
+        for command in &commands {
+            match command {
+                Command::Parse(Parse {
+                    pattern: ParsePattern::Glob { names, .. },
+                    ..
+                }) => defined.extend(names.iter().cloned()),
+                Command::Parse(Parse {
+                    pattern: ParsePattern::Regex(text),
+                    ..
+                }) => {
+                    if let Ok(regex) = regex::Regex::new(text) {
+                        defined.extend(regex.capture_names().flatten().map(str::to_owned));
+                    }
+                }
+                Command::Fields(list) | Command::Display(list) => {
+                    defined.extend(list.iter().filter_map(|p| p.alias.clone()));
+                }
+                _ => {}
+            }
+        }
+        for command in &mut commands {
+            if let Command::Stats(stats) = command {
+                stats.by.retain(|key| {
+                    !matches!(&key.expr, Expr::Field(name)
+                        if !name.starts_with('@')
+                            && !defined.contains(name)
+                            && self.format.resolve(name).is_none())
+                });
+            }
+        }
+        commands
+    }
+
     fn text(&self, commands: Vec<Command>) -> String {
         let mut all = self.prefix();
         all.extend(commands);
@@ -175,7 +214,7 @@ impl RemoteSource<'_> {
             return Ok((output, statistics, queries, warnings));
         }
         let text = match shape.stats() {
-            Some(_) => self.text(shape.remote_part().commands),
+            Some(_) => self.text(self.without_absent_keys(shape.remote_part().commands)),
             None => {
                 // Ask for the shown columns and those the later commands use, so that after a
                 // split the parts can be sorted, filtered and limited here like in one answer.

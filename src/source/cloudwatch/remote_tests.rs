@@ -233,3 +233,42 @@ async fn a_split_raw_query_is_sorted_and_limited_over_all_parts() {
         assert!(start.num_calls() > 1 || limit == 100);
     }
 }
+
+#[tokio::test]
+async fn group_keys_the_format_lacks_are_not_sent_and_come_back_null() {
+    // The default format has no tcp-flags: the key is left out of the query sent.
+    let start = mock!(Client::start_query)
+        .match_requests(|r| {
+            r.query_string()
+                .is_some_and(|q| q.ends_with("by interfaceId, dstPort") && !q.contains("tcpFlags"))
+        })
+        .then_output(|| StartQueryOutput::builder().query_id("q").build());
+    let results = mock!(Client::get_query_results).then_output(|| {
+        GetQueryResultsOutput::builder()
+            .status(QueryStatus::Complete)
+            .set_results(Some(vec![vec![
+                field("interfaceId", "eni-1"),
+                field("dstPort", "22"),
+                field("n", "4"),
+            ]]))
+            .build()
+    });
+    let runner = runner(&[&start, &results]);
+    let q = spec("stats count(*) as n by interfaceId, tcpFlags, dstPort");
+    let out = source(&runner, 100, None)
+        .answer(&[q], (0, 10), &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(start.num_calls(), 1);
+    let t = &out.outputs[0].table;
+    assert_eq!(t.columns, vec!["interfaceId", "tcpFlags", "dstPort", "n"]);
+    assert_eq!(
+        t.rows,
+        vec![vec![
+            Value::Str("eni-1".into()),
+            Value::Null,
+            Value::Int(22),
+            Value::Int(4)
+        ]]
+    );
+}
