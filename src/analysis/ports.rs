@@ -209,7 +209,7 @@ fn decide(protocol: i64, port: i64, e: &Evidence) -> Verdict {
     }
     // One peer port answering many of this interface's ports is the peer's service (a server
     // on a high port, such as gRPC on 50051, answering the interface's connections).
-    if e.shared_peer_port >= SHARED_PEER_PORT {
+    if ephemeral(port) && e.shared_peer_port >= SHARED_PEER_PORT {
         return Verdict::Client;
     }
     if well_known(port) && !well_known(peer_port) {
@@ -721,6 +721,10 @@ mod tests {
         assert!(matches!(decide(TCP, 40000, &e), Verdict::Uncertain(_)));
         e.shared_peer_port = 20;
         assert_eq!(decide(TCP, 40000, &e), Verdict::Client);
+        // A monitoring host probing the interface's services from one fixed port: still services.
+        let mut e = ev(1, 1, 40000);
+        e.shared_peer_port = 3;
+        assert_eq!(decide(UDP, 161, &e), Verdict::Service);
     }
 
     #[test]

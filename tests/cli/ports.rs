@@ -370,3 +370,19 @@ fn interface_filter_and_csv() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_high_port_service_reached_from_low_source_ports_is_kept_when_flags_show_the_syn() {
+    // Load balancers and NAT pick source ports from 1024-65535: a gRPC server on 50051 sees
+    // low peer ports, which without flags look like the replies to its own connections.
+    let mut text = format!("{V5_HEADER}\n");
+    for i in 0..6u32 {
+        let (peer, port) = (format!("10.0.9.{}", i + 1), 2000 + i);
+        text.push_str(&format!("5 123456789012 {SERVER} {peer} {SERVER_ADDR} {port} 50051 6 10 900 1795132800 1795132830 ACCEPT OK 3 ingress\n"));
+        text.push_str(&format!("5 123456789012 {SERVER} {SERVER_ADDR} {peer} 50051 {port} 6 10 900 1795132800 1795132830 ACCEPT OK 19 egress\n"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "flows.log", &text);
+    let e = &ports_json(&input, 60, 0)["interfaces"][0];
+    assert_eq!(e["service_ports"], json!([50051]), "{e:#}");
+}

@@ -87,11 +87,16 @@ impl RemoteSource<'_> {
         })]
     }
 
-    /// Leaves out `stats ... by` keys that are fields the log format does not have (such as
-    /// `tcpFlags` in a default-format log group): they would be null in every row, and Logs
-    /// Insights need not be trusted to group events by a field they lack. The merge puts them
-    /// back as null columns.
+    /// With `--log-format`, leaves out `stats ... by` keys that are fields the format does not
+    /// have (such as `tcpFlags` in a custom v2-only format): they would be null in every row,
+    /// and Logs Insights need not be trusted to group events by a field they lack. The merge
+    /// puts them back as null columns.
     fn without_absent_keys(&self, mut commands: Vec<Command>) -> Vec<Command> {
+        // Only a format the user gave is known; the v2 default is an assumption, and a log
+        // group of another format would lose real group keys.
+        if !self.custom_format {
+            return commands;
+        }
         let mut defined: Vec<String> = Vec::new();
         for command in &commands {
             match command {

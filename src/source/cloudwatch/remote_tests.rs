@@ -236,7 +236,7 @@ async fn a_split_raw_query_is_sorted_and_limited_over_all_parts() {
 
 #[tokio::test]
 async fn group_keys_the_format_lacks_are_not_sent_and_come_back_null() {
-    // The default format has no tcp-flags: the key is left out of the query sent.
+    // A custom format without tcp-flags: the key is left out of the query sent.
     let start = mock!(Client::start_query)
         .match_requests(|r| {
             r.query_string()
@@ -255,7 +255,8 @@ async fn group_keys_the_format_lacks_are_not_sent_and_come_back_null() {
     });
     let runner = runner(&[&start, &results]);
     let q = spec("stats count(*) as n by interfaceId, tcpFlags, dstPort");
-    let out = source(&runner, 100, None)
+    let format = Some("${version} ${interface-id} ${dstport}");
+    let out = source(&runner, 100, format)
         .answer(&[q], (0, 10), &|_| {})
         .await
         .unwrap();
