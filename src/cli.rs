@@ -18,7 +18,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "flowsift",
     version,
     propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    after_help = "Examples:
+  flowsift ports --input AWSLogs/ --max-rules 20 --max-open-ports 5
+  flowsift ports --log-group /vpc/flow-logs --since 7d -o json
+  flowsift talkers --input flows/ --port 22
+  flowsift audit rules --input flows/ --security-groups sgs.json --network-interfaces enis.json
+  flowsift query --input flows/ 'filter action = \"REJECT\" | stats count(*) by dstPort'"
 )]
 pub struct Cli {
     #[command(subcommand)]
