@@ -14,7 +14,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use super::ports::{InterfacePorts, ReportWindow};
-use super::rows::{Columns, RowError};
+use super::rows::{Columns, RowError, crossed, earliest};
 use crate::flow::{protocol_name, protocol_number};
 use crate::source::{Table, format_time_ms};
 
@@ -177,7 +177,7 @@ struct Flow {
     port: Option<i64>,
     protocol: i64,
     action: String,
-    egress: Option<bool>,
+    direction: Option<String>,
     flows: u64,
     packets: u64,
     bytes: u64,
@@ -224,7 +224,7 @@ fn read_flows(table: &Table) -> Result<Vec<Flow>, RowError> {
             port: cols.int(row, port)?,
             protocol,
             action: cols.text(row.1, action).unwrap_or("-").to_owned(),
-            egress: cols.text(row.1, direction).map(|d| d == "egress"),
+            direction: cols.text(row.1, direction).map(str::to_owned),
             flows: cols.count(row, flows)?,
             packets: cols.count(row, packets)?,
             bytes: cols.count(row, bytes)?,
@@ -287,7 +287,7 @@ pub fn audit_outbound(
         if foreign
             && is_internal(&f.src, &options.internal)
             && !is_internal(&f.dst, &options.internal)
-            && f.egress != Some(false)
+            && f.direction.as_deref() != Some("ingress")
         {
             forwarded.entry(&f.interface).or_default().insert(&f.src);
         }
@@ -319,11 +319,9 @@ pub fn audit_outbound(
             }
             continue;
         }
-        let outbound = match (f.egress, own.get(f.interface.as_str())) {
-            (Some(egress), _) => egress,
-            (None, Some(o)) => *o == f.src,
-            (None, None) => false,
-        };
+        let own_address: Vec<&str> = own.get(f.interface.as_str()).copied().into_iter().collect();
+        let outbound =
+            crossed(f.direction.as_deref(), "egress", Some(&f.src), &own_address).unwrap_or(false);
         if !outbound {
             continue;
         }
@@ -425,10 +423,7 @@ fn combine(
             line.flows += f.flows;
             line.packets += f.packets;
             line.bytes += f.bytes;
-            line.first = match (line.first, f.first) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            line.first = earliest(line.first, f.first);
             line.last = line.last.max(f.last);
         }
     }

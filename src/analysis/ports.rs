@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use super::optimizer::{Constraints, Plan, PortRange, optimize_ranges, unused_runs};
-use super::rows::{Columns, RowError};
+use super::rows::{Columns, RowError, crossed, earliest};
 use crate::flow::protocol_name;
 use crate::source::{Table, Window, format_time_ms, format_time_s};
 
@@ -333,6 +333,15 @@ pub fn interface_addresses(addresses: &Table) -> Result<HashMap<String, Option<S
         .collect())
 }
 
+/// The addresses that may be the interface's own: one, two when ambiguous, none when unknown.
+fn own_list(own: Option<&Own>) -> Vec<&str> {
+    match own {
+        Some(Own::Address(a)) => vec![a.as_str()],
+        Some(Own::Ambiguous(a, b)) => vec![a.as_str(), b.as_str()],
+        Some(Own::Unknown) | None => Vec::new(),
+    }
+}
+
 type PortKey = (String, i64, i64);
 
 /// Reads the inbound query's rows into evidence per interface, protocol and port, keeping
@@ -370,12 +379,13 @@ fn inbound_evidence(inbound: &Table, own: &HashMap<String, Own>) -> Result<Inbou
         };
         let n = cols.count(row, flows)?;
         let to = cols.text(row.1, dst);
-        let inbound = match (cols.text(row.1, direction), own.get(interface)) {
-            (Some(d), _) => d == "ingress",
-            (None, Some(Own::Address(a))) => to == Some(a.as_str()),
-            (None, Some(Own::Ambiguous(a, b))) => to == Some(a.as_str()) || to == Some(b.as_str()),
-            (None, _) => false,
-        };
+        let inbound = crossed(
+            cols.text(row.1, direction),
+            "ingress",
+            to,
+            &own_list(own.get(interface)),
+        )
+        .unwrap_or(false);
         let has_ports = matches!(protocol, TCP | UDP | SCTP);
         let port_number = if has_ports {
             cols.int(row, port)?.unwrap_or(0)
@@ -415,14 +425,8 @@ fn inbound_evidence(inbound: &Table, own: &HashMap<String, Own>) -> Result<Inbou
         e.peers = e.peers.max(if several_peers { 2 } else { 1 });
         e.peer_ports = e.peer_ports.max(1);
         let (lo, hi) = (cols.int(row, min_peer)?, cols.int(row, max_peer)?);
-        e.min_peer_port = match (e.min_peer_port, lo) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        e.max_peer_port = match (e.max_peer_port, hi) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
+        e.min_peer_port = earliest(e.min_peer_port, lo);
+        e.max_peer_port = e.max_peer_port.max(hi);
         if e.min_peer_port != e.max_peer_port {
             e.peer_ports = e.peer_ports.max(2);
         }
@@ -453,11 +457,18 @@ fn reply_flows(
         else {
             continue;
         };
-        let inbound = match (cols.text(row.1, direction), own.get(interface)) {
-            (Some(d), _) => d == "ingress",
-            (None, Some(Own::Address(a))) => cols.text(row.1, dst) == Some(a.as_str()),
-            (None, _) => true,
+        // An ambiguous own address cannot tell replies apart: count them all.
+        let own = match own.get(interface) {
+            Some(Own::Address(a)) => vec![a.as_str()],
+            _ => Vec::new(),
         };
+        let inbound = crossed(
+            cols.text(row.1, direction),
+            "ingress",
+            cols.text(row.1, dst),
+            &own,
+        )
+        .unwrap_or(true);
         if inbound {
             *out.entry((interface.to_owned(), protocol_name(protocol)))
                 .or_default() += cols.count(row, flows)?;

@@ -87,3 +87,56 @@ impl<'t> Columns<'t> {
             .unwrap_or(0))
     }
 }
+
+/// Whether a row crossed the interface in direction `wanted` (`ingress` or `egress`):
+/// `flowDirection` decides where the format has it; otherwise whether `address` (the row's
+/// destination for ingress, its source for egress) is one of the interface's own addresses.
+/// `None` when neither can tell (no direction and no known address).
+pub fn crossed(
+    direction: Option<&str>,
+    wanted: &str,
+    address: Option<&str>,
+    own: &[&str],
+) -> Option<bool> {
+    match direction {
+        Some(d) => Some(d == wanted),
+        None if own.is_empty() => None,
+        None => Some(address.is_some_and(|a| own.contains(&a))),
+    }
+}
+
+/// The smaller of two optional values, where either may be missing.
+pub fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn direction_first_then_own_address() {
+        assert_eq!(
+            crossed(Some("ingress"), "ingress", Some("x"), &[]),
+            Some(true)
+        );
+        assert_eq!(
+            crossed(Some("egress"), "ingress", Some("10.0.0.1"), &["10.0.0.1"]),
+            Some(false)
+        );
+        assert_eq!(
+            crossed(None, "ingress", Some("10.0.0.1"), &["10.0.0.1"]),
+            Some(true)
+        );
+        assert_eq!(
+            crossed(None, "ingress", Some("10.0.0.2"), &["10.0.0.1", "10.0.0.3"]),
+            Some(false)
+        );
+        assert_eq!(crossed(None, "ingress", Some("10.0.0.2"), &[]), None);
+        assert_eq!(earliest(Some(3), None), Some(3));
+        assert_eq!(earliest(Some(3), Some(2)), Some(2));
+    }
+}

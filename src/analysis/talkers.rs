@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use super::ports::ReportWindow;
-use super::rows::{Columns, RowError};
+use super::rows::{Columns, RowError, crossed, earliest};
 use crate::flow::protocol_name;
 use crate::source::{Table, Window, format_time_ms};
 
@@ -76,12 +76,18 @@ pub fn talkers(
     let mut span: Option<(i64, i64)> = None;
     for row in cols.rows() {
         let interface = cols.text(row.1, iface).unwrap_or("-");
-        let own_address = own.get(interface).and_then(Option::as_deref);
-        let inbound = match (cols.text(row.1, direction), own_address) {
-            (Some(d), _) => d == "ingress",
-            (None, Some(address)) => cols.text(row.1, dst) == Some(address),
-            (None, None) => true,
-        };
+        let own: Vec<&str> = own
+            .get(interface)
+            .and_then(Option::as_deref)
+            .into_iter()
+            .collect();
+        let inbound = crossed(
+            cols.text(row.1, direction),
+            "ingress",
+            cols.text(row.1, dst),
+            &own,
+        )
+        .unwrap_or(true);
         if !inbound {
             continue;
         }
@@ -98,10 +104,7 @@ pub fn talkers(
         t.packets += cols.count(row, packets)?;
         t.bytes += cols.count(row, bytes)?;
         let (f, l) = (cols.int(row, first)?, cols.int(row, last)?);
-        t.first = match (t.first, f) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        t.first = earliest(t.first, f);
         t.last = t.last.max(l);
         if let (Some(f), Some(l)) = (f, l) {
             span = Some(span.map_or((f, l), |(s, e)| (s.min(f), e.max(l))));
