@@ -238,38 +238,32 @@ impl Unit {
     }
 }
 
-/// Cuts the files into units: large plain line files into chunks, everything else whole.
+/// Cuts the files into units: large plain line files into byte ranges, records in memory into
+/// ranges of records, everything else whole.
 pub fn units(files: &[InputFile], chunk_bytes: u64) -> Vec<Unit> {
     let mut units = Vec::new();
     for (i, file) in files.iter().enumerate() {
         let chunkable = file.encoding == Encoding::Plain && file.layout == Layout::Lines;
-        if file.layout == Layout::Messages {
-            let mut start = 0;
-            while start < file.size {
-                let end = (start + MESSAGES_PER_UNIT).min(file.size);
-                units.push(Unit {
-                    file: i,
-                    range: Some((start, end)),
-                });
-                start = end;
-            }
-            continue;
-        }
-        if chunkable && file.size > chunk_bytes && chunk_bytes > 0 {
-            let mut start = 0;
-            while start < file.size {
-                let end = (start + chunk_bytes).min(file.size);
-                units.push(Unit {
-                    file: i,
-                    range: Some((start, end)),
-                });
-                start = end;
-            }
-        } else {
+        let step = match file.layout {
+            Layout::Messages => Some(MESSAGES_PER_UNIT),
+            _ if chunkable && chunk_bytes > 0 && file.size > chunk_bytes => Some(chunk_bytes),
+            _ => None,
+        };
+        let Some(step) = step else {
             units.push(Unit {
                 file: i,
                 range: None,
             });
+            continue;
+        };
+        let mut start = 0;
+        while start < file.size {
+            let end = (start + step).min(file.size);
+            units.push(Unit {
+                file: i,
+                range: Some((start, end)),
+            });
+            start = end;
         }
     }
     units
