@@ -1,8 +1,6 @@
 //! Runs a command: settings, the questions as queries, a source's answers, the analysis, and
 //! the rendered result. The glue between the pure layers and the outside world.
 
-use std::path::Path;
-
 use anyhow::{Context, Result};
 
 use crate::analysis::optimizer::Constraints;
@@ -426,9 +424,4 @@ fn list_templates(args: TemplatesArgs, env: &Environment) -> Result<()> {
     };
     render::write_stdout(&text)?;
     Ok(())
-}
-
-/// Used by tests and examples: the bundled sample folder next to the crate.
-pub fn sample_dir() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sample"))
 }

@@ -160,28 +160,6 @@ impl LogFormat {
     pub fn has(&self, field: Field) -> bool {
         self.position(field).is_some()
     }
-
-    /// The `parse @message "* * ..." as ...` command that gives a custom format's fields their
-    /// Logs Insights names, for log groups where Logs Insights does not discover them.
-    pub fn insights_parse_command(&self) -> String {
-        let globs = vec!["*"; self.columns.len()].join(" ");
-        let names: Vec<String> = self
-            .columns
-            .iter()
-            .map(|c| {
-                let name = c.insights_name();
-                if name
-                    .chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
-                {
-                    name.to_owned()
-                } else {
-                    format!("`{name}`")
-                }
-            })
-            .collect();
-        format!("parse @message \"{globs}\" as {}", names.join(", "))
-    }
 }
 
 impl fmt::Display for LogFormat {
@@ -257,14 +235,5 @@ mod tests {
         // A custom format's record can consist of lower-case words only.
         assert!(LogFormat::from_header_line("eni-0abc ingress").is_none());
         assert!(LogFormat::from_header_line("").is_none());
-    }
-
-    #[test]
-    fn generates_the_insights_parse_prefix() {
-        let format = LogFormat::parse("${version} ${srcaddr} ${tcp-flags}").unwrap();
-        assert_eq!(
-            format.insights_parse_command(),
-            "parse @message \"* * *\" as version, srcAddr, tcpFlags"
-        );
     }
 }

@@ -818,13 +818,6 @@ impl Plan {
             _ => None,
         })
     }
-
-    pub fn new_partial(&self) -> Partial {
-        match &self.stats {
-            Some(stats) => Partial::Groups(Groups::new(stats.aggregates.len())),
-            None => Partial::Rows(Vec::new()),
-        }
-    }
 }
 
 /// Turns a `parse` pattern into a regex with one capture per name. In a glob, each `*`
@@ -1250,14 +1243,6 @@ pub struct Groups {
 }
 
 impl Groups {
-    fn new(width: usize) -> Self {
-        Groups {
-            index: FxHashMap::default(),
-            states: Vec::new(),
-            width,
-        }
-    }
-
     fn fold<'a>(&mut self, stats: &'a CompiledStats, ctx: &RecordContext<'a>, key: &mut Vec<u8>) {
         key.clear();
         for e in &stats.keys {
@@ -1551,11 +1536,6 @@ fn apply_post(
 impl QueryShape {
     pub fn row_cap(&self) -> Option<usize> {
         self.leading_limit()
-    }
-
-    /// Whether the query returns whole records (`--records`).
-    pub fn records(&self) -> bool {
-        self.records
     }
 
     /// The part of the query a remote engine answers before flowsift finishes it: the record

@@ -14,7 +14,6 @@ pub mod value;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
@@ -237,7 +236,7 @@ fn execute(
         .zip(total.matched)
         .enumerate()
     {
-        let mut partial = partial.into_partial();
+        let mut partial = partial;
         if let Partial::Rows(all) = &mut partial {
             // Raw rows in input order: by unit, and within a unit as read.
             let mut tagged = std::mem::take(&mut rows[q]);
@@ -294,7 +293,6 @@ impl Acc {
                 .map(|m| (index, m)),
         );
         for (q, partial) in result.partials.iter_mut().enumerate() {
-            let Accumulated::Partial(partial) = partial;
             if let Partial::Rows(rows) = partial
                 && !rows.is_empty()
             {
@@ -338,21 +336,8 @@ fn files_index(files: &[InputFile], path: &str) -> usize {
         .unwrap_or(usize::MAX)
 }
 
-/// A partial for a raw query keeps its rows in input order across units.
-enum Accumulated {
-    Partial(Partial),
-}
-
-impl Accumulated {
-    fn into_partial(self) -> Partial {
-        match self {
-            Accumulated::Partial(p) => p,
-        }
-    }
-}
-
 struct UnitResult {
-    partials: Vec<Accumulated>,
+    partials: Vec<Partial>,
     matched: Vec<u64>,
     statistics: Statistics,
     lines: u64,
@@ -366,11 +351,11 @@ impl UnitResult {
             partials: shapes
                 .iter()
                 .map(|s| {
-                    Accumulated::Partial(if s.has_stats() {
+                    if s.has_stats() {
                         Partial::Groups(eval::Groups::default())
                     } else {
                         Partial::Rows(Vec::new())
-                    })
+                    }
                 })
                 .collect(),
             matched: vec![0; shapes.len()],
@@ -383,8 +368,7 @@ impl UnitResult {
 
     fn absorb(&mut self, other: UnitResult) {
         for (mine, theirs) in self.partials.iter_mut().zip(other.partials) {
-            let (Accumulated::Partial(a), Accumulated::Partial(b)) = (mine, theirs);
-            a.merge(b);
+            mine.merge(theirs);
         }
         for (a, b) in self.matched.iter_mut().zip(other.matched) {
             *a += b;
@@ -602,8 +586,7 @@ impl RunContext<'_> {
                 spans: &spans,
                 timestamp_ms,
             };
-            for (q, (plan, acc)) in layout.plans.iter().zip(&mut result.partials).enumerate() {
-                let Accumulated::Partial(partial) = acc;
+            for (q, (plan, partial)) in layout.plans.iter().zip(&mut result.partials).enumerate() {
                 if plan.feed(&input, &layout.format, &mut scratch, partial, caps[q]) {
                     result.matched[q] += 1;
                 }
@@ -652,15 +635,6 @@ impl RunContext<'_> {
             });
         }
         Ok(result)
-    }
-}
-
-/// Counts bytes read, for callers that want a total without a progress bar.
-#[derive(Default)]
-pub struct ByteCounter(pub AtomicU64);
-impl Progress for ByteCounter {
-    fn advance(&self, bytes: u64) {
-        self.0.fetch_add(bytes, Ordering::Relaxed);
     }
 }
 
