@@ -317,17 +317,19 @@ fn query(mut args: QueryArgs, env: &Environment) -> Result<()> {
         reporter.warn(warning);
     }
     let result = run.outputs.remove(0);
-    let text = if args.records {
-        records_output(&result.records, output.format)?
-    } else {
+    if args.records {
+        render::write_stdout(&records_output(&result.records, output.format)?)?;
+        return Ok(());
+    }
+    // JSON and CSV are written as they are rendered: answers can hold millions of rows.
+    render::with_stdout(|out| -> Result<()> {
         match output.format {
-            OutputFormat::Table => table::query_table(&result.table),
-            OutputFormat::Json => render::json(&result.table.keyed_rows().collect::<Vec<_>>())?,
-            OutputFormat::Csv => csv_out::query_csv(&result.table)?,
+            OutputFormat::Table => out.write_all(table::query_table(&result.table).as_bytes())?,
+            OutputFormat::Json => render::write_json(&result.table.as_keyed_rows(), out)?,
+            OutputFormat::Csv => csv_out::write_query_csv(&result.table, out)?,
         }
-    };
-    render::write_stdout(&text)?;
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Records as a table: the union of their columns, in first-seen order.

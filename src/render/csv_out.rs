@@ -11,7 +11,22 @@ fn finish(writer: csv::Writer<Vec<u8>>) -> Result<String, csv::Error> {
 }
 
 pub fn query_csv(table: &Table) -> Result<String, csv::Error> {
-    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut bytes = Vec::new();
+    write_rows(table, &mut bytes)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Writes a table as CSV as it goes: an answer of millions of rows is never held twice.
+/// Errors are I/O errors as they are, so a closed pipe stays recognizable.
+pub fn write_query_csv(table: &Table, out: impl std::io::Write) -> std::io::Result<()> {
+    write_rows(table, out).map_err(|e| match e.into_kind() {
+        csv::ErrorKind::Io(io) => io,
+        other => std::io::Error::other(format!("{other:?}")),
+    })
+}
+
+fn write_rows(table: &Table, out: impl std::io::Write) -> Result<(), csv::Error> {
+    let mut w = csv::Writer::from_writer(out);
     w.write_record(&table.columns)?;
     // One buffer for every value: answers can hold millions of rows.
     let mut field = String::new();
@@ -23,7 +38,8 @@ pub fn query_csv(table: &Table) -> Result<String, csv::Error> {
         }
         w.write_record(None::<&[u8]>)?;
     }
-    finish(w)
+    w.flush()?;
+    Ok(())
 }
 
 /// One row per rule; an infeasible entry is one row with empty ports and its hint.

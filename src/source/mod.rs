@@ -131,11 +131,25 @@ impl Table {
     }
 
     /// Rows as objects keyed by column name, for JSON.
+    /// The rows as a JSON array of objects, serialized without copying them.
+    pub fn as_keyed_rows(&self) -> KeyedRows<'_> {
+        KeyedRows(self)
+    }
+
     pub fn keyed_rows(&self) -> impl Iterator<Item = KeyedRow<'_>> {
         self.rows.iter().map(move |values| KeyedRow {
             columns: &self.columns,
             values,
         })
+    }
+}
+
+/// A table's rows, serialized as an array of objects.
+pub struct KeyedRows<'a>(&'a Table);
+
+impl Serialize for KeyedRows<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.keyed_rows())
     }
 }
 

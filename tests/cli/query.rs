@@ -189,3 +189,40 @@ fn unknown_fields_are_warned_about() {
         "{stderr}"
     );
 }
+
+/// A reader that stops early (`| head`) is not a failure, whatever the output format: the
+/// answer is bigger than the pipe and the output buffer, so the writes meet the closed pipe.
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flows.log");
+    let lines: String = (0..40_000)
+        .map(|i| format!("2 123 eni-1 10.0.0.1 10.0.0.2 40000 {i} 6 1 100 1000 1005 ACCEPT OK\n"))
+        .collect();
+    std::fs::write(&path, lines).unwrap();
+    for format in ["csv", "json", "table"] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_flowsift"))
+            .args([
+                "query",
+                "-o",
+                format,
+                "stats count(*) as n by dstPort",
+                "--input",
+            ])
+            .arg(&path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(!first.is_empty(), "{format}");
+        // The reader is gone once the BufReader is dropped.
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{format}: {status}");
+    }
+}

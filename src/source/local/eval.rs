@@ -16,9 +16,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ipnet::IpNet;
-use rayon::slice::ParallelSliceMut;
 use regex::Regex;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 
 use super::value::{Number, Scalar, parse_i64};
 use crate::flow::{Field, FieldKind, FlowRecord, LogFormat, normalize_epoch_s};
@@ -27,6 +26,9 @@ use crate::insights::ast::{
 };
 use crate::insights::render::render_expr;
 use crate::source::{Table, Value};
+
+mod groups;
+pub use groups::Groups;
 
 /// A query the engine cannot run, with the reason in the user's terms.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -1232,110 +1234,6 @@ fn decode_key(mut bytes: &[u8]) -> Vec<Value> {
     values
 }
 
-/// Groups of one `stats` command: each group's encoded key indexes its aggregation states in
-/// one flat array (`width` states a group). Key values are decoded once, when rows are made;
-/// a group costs its key bytes and its states, nothing more.
-#[derive(Debug, Default)]
-pub struct Groups {
-    index: FxHashMap<Box<[u8]>, usize>,
-    states: Vec<AggState>,
-    width: usize,
-}
-
-impl Groups {
-    fn fold<'a>(&mut self, stats: &'a CompiledStats, ctx: &RecordContext<'a>, key: &mut Vec<u8>) {
-        key.clear();
-        for e in &stats.keys {
-            encode_key(&e.eval(ctx), key);
-        }
-        if self.width == 0 {
-            self.width = stats.aggregates.len();
-        }
-        let group = match self.index.get(key.as_slice()) {
-            Some(&g) => g,
-            None => {
-                let g = self.index.len();
-                self.states.extend(
-                    stats
-                        .aggregates
-                        .iter()
-                        .map(|(func, _)| AggState::new(*func)),
-                );
-                self.index.insert(key.clone().into_boxed_slice(), g);
-                g
-            }
-        };
-        let mut scratch = Vec::new();
-        let start = group * self.width;
-        for ((_, arg), state) in stats.aggregates.iter().zip(&mut self.states[start..]) {
-            match arg {
-                None => state.update(None, &mut scratch),
-                Some(e) => state.update(Some(&e.eval(ctx)), &mut scratch),
-            }
-        }
-    }
-
-    pub fn merge(&mut self, other: Groups) {
-        if other.index.is_empty() {
-            return;
-        }
-        if self.index.is_empty() {
-            *self = other;
-            return;
-        }
-        let width = self.width.max(other.width);
-        self.index.reserve(other.index.len());
-        self.states.reserve(other.states.len());
-        let mut theirs: Vec<Option<AggState>> = other.states.into_iter().map(Some).collect();
-        for (encoded, g) in other.index {
-            let states = (g * width..(g + 1) * width)
-                .filter_map(|i| theirs.get_mut(i).and_then(Option::take));
-            match self.index.get(&encoded) {
-                Some(&mine) => {
-                    for (a, b) in self.states[mine * width..].iter_mut().zip(states) {
-                        a.merge(b);
-                    }
-                }
-                None => {
-                    let g = self.index.len();
-                    self.states.extend(states);
-                    self.index.insert(encoded, g);
-                }
-            }
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.index.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
-    }
-
-    fn into_rows(self) -> Vec<Vec<Value>> {
-        let width = self.width;
-        let states = self.states;
-        let mut keys: Vec<(Box<[u8]>, usize)> = self.index.into_iter().collect();
-        // Groups have no order of their own; key order keeps output reproducible, and the
-        // order-preserving encoding lets the bytes decide.
-        keys.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        keys.into_iter()
-            .map(|(encoded, g)| {
-                let mut row = decode_key(&encoded);
-                row.extend(
-                    states
-                        .get(g * width..(g + 1) * width)
-                        .unwrap_or_default()
-                        .iter()
-                        .map(AggState::finish),
-                );
-                row
-            })
-            .collect()
-    }
-}
-
 impl Partial {
     pub fn merge(&mut self, other: Partial) {
         match (self, other) {
@@ -1364,12 +1262,12 @@ pub struct Finished {
     pub records: Vec<FlowRecord>,
 }
 
-/// A result row and, for `--records`, the record it came from.
-type RowWithRecord = (Vec<Value>, Option<FlowRecord>);
+/// The hidden column that, with `--records`, numbers the record each raw row came from.
+const RECORD_COLUMN: &str = "\u{1}record";
 
 /// Finishes a query: turns the merged partial into rows and runs the post-stage commands.
 pub fn finish(shape: &QueryShape, partial: Partial) -> Result<Finished, PlanError> {
-    let (mut columns, rows, mut records): (Vec<String>, Vec<Vec<Value>>, Vec<Option<FlowRecord>>) =
+    let (columns, rows, records): (Vec<String>, Vec<Vec<Value>>, Vec<Option<FlowRecord>>) =
         match (partial, &shape.stats) {
             (Partial::Groups(groups), Some(stats)) => {
                 let mut columns: Vec<String> = stats
@@ -1393,14 +1291,26 @@ pub fn finish(shape: &QueryShape, partial: Partial) -> Result<Finished, PlanErro
                             .collect(),
                     );
                 }
-                let records = vec![None; rows.len()];
-                (columns, rows, records)
+                (columns, rows, Vec::new())
             }
             (Partial::Rows(raw), _) => {
                 let mut columns: Vec<String> =
                     shape.raw_columns.iter().map(|(n, _)| n.clone()).collect();
                 columns.extend(shape.hidden_columns.iter().cloned());
-                let (rows, records) = raw.into_iter().map(|r| (r.values, r.record)).unzip();
+                if shape.records {
+                    columns.push(RECORD_COLUMN.to_owned());
+                }
+                let mut records = Vec::new();
+                let rows = raw
+                    .into_iter()
+                    .map(|mut r| {
+                        if shape.records {
+                            r.values.push(Value::Int(records.len() as i64));
+                            records.push(r.record);
+                        }
+                        r.values
+                    })
+                    .collect();
                 (columns, rows, records)
             }
             (Partial::Groups(_), None) => (Vec::new(), Vec::new(), Vec::new()),
@@ -1410,8 +1320,7 @@ pub fn finish(shape: &QueryShape, partial: Partial) -> Result<Finished, PlanErro
     } else {
         shape.raw_columns.len()
     };
-    let rows: Vec<RowWithRecord> = rows.into_iter().zip(records.drain(..)).collect();
-    apply_post(&shape.post, std::mem::take(&mut columns), rows, shown)
+    apply_post(&shape.post, columns, rows, shown, records)
 }
 
 /// Runs the commands after the record stage (and after `stats`) over rows. `shown` is how many
@@ -1419,15 +1328,17 @@ pub fn finish(shape: &QueryShape, partial: Partial) -> Result<Finished, PlanErro
 fn apply_post(
     post: &[Command],
     mut columns: Vec<String>,
-    mut rows: Vec<RowWithRecord>,
+    mut rows: Vec<Vec<Value>>,
     shown: usize,
+    mut records: Vec<Option<FlowRecord>>,
 ) -> Result<Finished, PlanError> {
+    let record_column = columns.iter().position(|c| c == RECORD_COLUMN);
     let mut selection: Option<Vec<usize>> = None;
     for command in post {
         match command {
             Command::Filter(e) => {
                 let expr = compile_expr(e, &mut RowScope { columns: &columns })?;
-                rows.retain(|(values, _)| expr.eval(&RowContext { values }).is_true());
+                rows.retain(|values| expr.eval(&RowContext { values }).is_true());
             }
             Command::Sort(keys) => {
                 let compiled: Vec<(CExpr, bool)> = keys
@@ -1439,10 +1350,10 @@ fn apply_post(
                         ))
                     })
                     .collect::<Result<_, PlanError>>()?;
-                let mut keyed: Vec<(Vec<Value>, RowWithRecord)> = rows
+                let mut keyed: Vec<(Vec<Value>, Vec<Value>)> = rows
                     .into_iter()
                     .map(|row| {
-                        let ctx = RowContext { values: &row.0 };
+                        let ctx = RowContext { values: &row };
                         let k = compiled
                             .iter()
                             .map(|(e, _)| e.eval(&ctx).to_value())
@@ -1472,7 +1383,7 @@ fn apply_post(
                     .collect::<Result<_, _>>()?;
                 // Rows with a null in a dedup field are kept, as Logs Insights documents.
                 let mut seen = FxHashSet::default();
-                rows.retain(|(values, _)| {
+                rows.retain(|values| {
                     let mut key = Vec::new();
                     for &s in &slots {
                         if values[s].is_null() {
@@ -1491,7 +1402,7 @@ fn apply_post(
                         (Expr::Field(f), None) => RowScope { columns: &columns }.slot(f)?,
                         _ => {
                             let expr = compile_expr(&p.expr, &mut RowScope { columns: &columns })?;
-                            for (values, _) in &mut rows {
+                            for values in &mut rows {
                                 let v = expr.eval(&RowContext { values }).to_value();
                                 values.push(v);
                             }
@@ -1509,28 +1420,34 @@ fn apply_post(
     let selection = selection.unwrap_or_else(|| (0..shown).collect());
     let columns = selection.iter().map(|&i| columns[i].clone()).collect();
     // Rows move into the table; a copy of every row would double the peak memory.
+    // The records of the rows left, in their order.
+    let records = record_column.map_or_else(Vec::new, |c| {
+        rows.iter()
+            .filter_map(|values| {
+                let i = values.get(c)?.as_i64()?;
+                records.get_mut(usize::try_from(i).ok()?)?.take()
+            })
+            .collect()
+    });
     let identity = selection.iter().enumerate().all(|(k, &i)| k == i);
-    let mut records = Vec::new();
-    let mut table_rows = Vec::with_capacity(rows.len());
-    for (mut values, record) in rows {
-        if identity {
-            values.truncate(selection.len());
-            table_rows.push(values);
-        } else {
-            table_rows.push(
+    let rows = rows
+        .into_iter()
+        .map(|mut values| {
+            if identity {
+                values.truncate(selection.len());
+                values
+            } else {
                 selection
                     .iter()
                     .map(|&i| values.get(i).cloned().unwrap_or(Value::Null))
-                    .collect(),
-            );
-        }
-        records.extend(record);
-    }
-    let table = Table {
-        columns,
-        rows: table_rows,
-    };
-    Ok(Finished { table, records })
+                    .collect()
+            }
+        })
+        .collect();
+    Ok(Finished {
+        table: Table { columns, rows },
+        records,
+    })
 }
 
 impl QueryShape {
@@ -1603,21 +1520,19 @@ pub fn post_process_columns(
         .rows
         .into_iter()
         .map(|row| {
-            let values = positions
+            positions
                 .iter()
                 .map(|p| p.and_then(|i| row.get(i).cloned()).unwrap_or(Value::Null))
-                .collect();
-            (values, None)
+                .collect()
         })
         .collect();
-    Ok(apply_post(&shape.post, names.to_vec(), rows, shown)?.table)
+    Ok(apply_post(&shape.post, names.to_vec(), rows, shown, Vec::new())?.table)
 }
 
 /// Finishes rows a remote engine returned: runs the post-stage commands over them.
 pub fn post_process(shape: &QueryShape, table: Table) -> Result<Table, PlanError> {
     let shown = table.columns.len();
-    let rows = table.rows.into_iter().map(|r| (r, None)).collect();
-    Ok(apply_post(&shape.post, table.columns, rows, shown)?.table)
+    Ok(apply_post(&shape.post, table.columns, table.rows, shown, Vec::new())?.table)
 }
 
 /// Merges the stats answers of several time windows into one, group by group: counts and sums

@@ -14,8 +14,7 @@ pub mod value;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-
-use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use self::eval::{Partial, Plan, PlanError, QueryShape, RawRow, RecordInput, Scratch};
 use self::files::{InputError, InputFile, Layout, Unit};
@@ -145,25 +144,32 @@ fn execute(
     skipped: usize,
 ) -> Result<LocalRun, LocalError> {
     let (files, shapes) = (ctx.files, ctx.shapes);
-    // Each thread folds the units it reads into one accumulator, so memory holds one
-    // aggregation state per thread rather than one per unit.
-    let acc = units
-        .par_iter()
-        .enumerate()
-        .try_fold(
-            || Acc::new(shapes),
-            |mut acc, (index, unit)| -> Result<Acc, InputError> {
-                acc.add(index, unit, ctx.process(unit)?);
-                Ok(acc)
-            },
-        )
-        .try_reduce(
-            || Acc::new(shapes),
-            |mut a, b| {
-                a.merge(b);
-                Ok(a)
-            },
-        )?;
+    // Every thread of the pool takes the next unit until none is left, folding what it reads
+    // into one accumulator of its own: memory holds one aggregation state per thread, and the
+    // states merge once, at the end.
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let accs = rayon::broadcast(|_| -> Result<Acc, InputError> {
+        let mut acc = Acc::new(shapes);
+        while !failed.load(Ordering::Relaxed) {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            let Some(unit) = units.get(index) else { break };
+            // The unit folds into this thread's groups, not into groups of its own.
+            let partials = std::mem::take(&mut acc.total.partials);
+            match ctx.process(unit, partials) {
+                Ok(result) => acc.add(index, unit, result),
+                Err(e) => {
+                    failed.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(acc)
+    });
+    let mut acc = Acc::new(shapes);
+    for other in accs {
+        acc.merge(other?);
+    }
     if !acc.changed.is_empty() {
         // A header inside a chunked file changed its layout: the chunks after it were read
         // with the wrong one. Rare; read those files whole, in order, and start again.
@@ -299,6 +305,8 @@ impl Acc {
                 self.rows[q].push((index, std::mem::take(rows)));
             }
         }
+        // The unit's partials are this thread's (see `execute`), now with the unit in them.
+        self.total.partials = std::mem::take(&mut result.partials);
         self.total.absorb(result);
     }
 
@@ -431,10 +439,14 @@ impl RunContext<'_> {
         })
     }
 
-    fn process(&self, unit: &Unit) -> Result<UnitResult, InputError> {
+    /// Reads one unit, folding its records into `partials` (the thread's so far).
+    fn process(&self, unit: &Unit, partials: Vec<Partial>) -> Result<UnitResult, InputError> {
         let file = &self.files[unit.file];
         let path = file.path.display().to_string();
         let mut result = UnitResult::new(self.shapes);
+        if partials.len() == result.partials.len() {
+            result.partials = partials;
+        }
         // Compiled plans per layout met in this unit; `active` indexes the current layout's,
         // so a record costs no lookup (a new header line resets it).
         let mut layouts: Vec<LayoutPlans> = Vec::new();

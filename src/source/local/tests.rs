@@ -534,3 +534,114 @@ fn parse_after_sort_is_refused_and_dedup_keeps_nulls() {
     let t = query(&sample(), "fields interfaceId, tcpFlags | dedup tcpFlags");
     assert_eq!(t.rows.len(), 5, "rows with a null dedup field are all kept");
 }
+
+/// One generated record for the grouping model: (eni, srcaddr, dstport or `-`, protocol,
+/// bytes or `-`, packets).
+type GroupRec = (String, String, Option<i64>, i64, Option<i64>, i64);
+
+fn group_rec() -> impl Strategy<Value = GroupRec> {
+    // Byte counts around the edges of the key codes: null, small, 2^31 - 1, 2^31 and beyond;
+    // `bytes - 1000` below makes the small ones negative.
+    let bytes = prop_oneof![
+        Just(None),
+        (0i64..3000).prop_map(Some),
+        Just(Some((1 << 31) + 999)),
+        Just(Some((1 << 31) + 1000)),
+        Just(Some(1 << 40)),
+    ];
+    (
+        "eni-[a-d]",
+        "10\\.0\\.0\\.[1-3]",
+        prop_oneof![Just(None), (0i64..70000).prop_map(Some)],
+        prop_oneof![Just(6i64), Just(17)],
+        bytes,
+        0i64..100,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Groups agree with a plain model however the input is cut into units (so threads merge
+    /// groups whose dictionaries differ), with nulls, negative and large numbers and text in
+    /// the keys, and with more `by` expressions than a key holds inline. Rows come in the
+    /// order of their key values.
+    #[test]
+    fn groups_match_a_model_whatever_the_chunking(records in proptest::collection::vec(group_rec(), 1..120), chunk in 64u64..4096) {
+        let opt = |v: Option<i64>| v.map_or("-".to_owned(), |n| n.to_string());
+        let content: String = records
+            .iter()
+            .map(|(eni, src, port, proto, bytes, packets)| {
+                format!("2 123 {eni} {src} 10.0.9.9 40000 {} {proto} {packets} {} 1000 1005 ACCEPT OK\n", opt(*port), opt(*bytes))
+            })
+            .collect();
+        let value = |v: Option<i64>| v.map_or(Value::Null, Value::Int);
+        for (query, key) in [
+            (
+                "stats count(*) as n, sum(packets) as p by interfaceId, bytes - 1000 as b, dstPort",
+                Box::new(|r: &GroupRec| vec![s(&r.0), value(r.4.map(|b| b - 1000)), value(r.2)]) as Box<dyn Fn(&GroupRec) -> Vec<Value>>,
+            ),
+            (
+                "stats count(*) as n, sum(packets) as p by protocol, interfaceId, dstPort, srcAddr, bytes, action",
+                Box::new(|r: &GroupRec| vec![Value::Int(r.3), s(&r.0), value(r.2), s(&r.1), value(r.4), s("ACCEPT")]),
+            ),
+        ] {
+            let mut model: Vec<(Vec<Value>, i64, i64)> = Vec::new();
+            for r in &records {
+                let k = key(r);
+                match model.iter_mut().find(|(mk, _, _)| *mk == k) {
+                    Some(entry) => {
+                        entry.1 += 1;
+                        entry.2 += r.5;
+                    }
+                    None => model.push((k, 1, r.5)),
+                }
+            }
+            model.sort_by(|(a, _, _), (b, _, _)| {
+                a.iter().zip(b).map(|(x, y)| x.total_cmp(y)).find(|o| o.is_ne()).unwrap_or(std::cmp::Ordering::Equal)
+            });
+            let expected: Vec<Vec<Value>> = model
+                .into_iter()
+                .map(|(mut k, n, p)| {
+                    k.push(Value::Int(n));
+                    k.push(Value::Int(p));
+                    k
+                })
+                .collect();
+            let (table, _) = query_with(&content, query, Window::default(), chunk);
+            prop_assert_eq!(table.rows, expected, "{}", query);
+        }
+    }
+}
+
+/// With `--records`, the records follow their rows through the commands after the record
+/// stage: a sort reorders them, a limit and a dedup drop them with their rows.
+#[test]
+fn records_follow_their_rows_through_sort_limit_and_dedup() {
+    use crate::flow::FieldValue;
+    let f = file(&sample());
+    let spec = QuerySpec {
+        query: parse("fields srcPort, bytes | sort bytes desc | dedup srcAddr | limit 2").unwrap(),
+        records: true,
+    };
+    let run = run(
+        &options(&f.path, 64),
+        &[spec],
+        Window::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    let output = &run.outputs[0];
+    let bytes: Vec<Value> = output.table.rows.iter().map(|r| r[1].clone()).collect();
+    assert_eq!(bytes, vec![Value::Int(300), Value::Int(100)]);
+    assert_eq!(output.table.columns, vec!["srcPort", "bytes"]);
+    let ports: Vec<&FieldValue> = output
+        .records
+        .iter()
+        .map(|r| r.get(Field::SrcPort))
+        .collect();
+    assert_eq!(
+        ports,
+        vec![&FieldValue::Int(40001), &FieldValue::Int(40000)]
+    );
+}

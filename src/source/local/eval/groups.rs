@@ -1,0 +1,270 @@
+//! The groups of one `stats` command.
+//!
+//! A group key is a few `u32` codes held inline, so finding a record's group hashes and compares
+//! 16 bytes and follows no pointer. Each key part codes its value: a non-negative integer below
+//! 2^31 (a port, a protocol, a count) stands for itself; any other value (text, null, a time, a
+//! large number) is looked up in the part's dictionary of order-preserving encoded values, which
+//! stays small for the columns people group by (interfaces, addresses, actions). A `by` list of
+//! more than four expressions shares the last part: their encodings, concatenated, are one
+//! dictionary value.
+//!
+//! Each thread folds into its own `Groups`; merging translates the other thread's dictionary
+//! codes. Output order is the order of the values, as `encode_key` defines it.
+
+use std::cmp::Ordering;
+use std::collections::hash_map::Entry;
+use std::ops::Range;
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use super::{AggState, CompiledStats, RecordContext, decode_key, encode_key};
+use crate::source::Value;
+use crate::source::local::value::Scalar;
+
+/// Key parts held inline.
+const PARTS: usize = 4;
+/// Codes below this stand for themselves (non-negative integers); from it up, they index the
+/// part's dictionary.
+const DIRECT: u32 = 1 << 31;
+
+type Key = [u32; PARTS];
+
+/// The key columns part `p` of `keys` columns codes.
+fn part_columns(keys: usize, p: usize) -> Range<usize> {
+    if keys > PARTS && p == PARTS - 1 {
+        p..keys
+    } else {
+        p..p + 1
+    }
+}
+
+/// Values that do not stand for themselves, by their `encode_key` bytes.
+#[derive(Debug, Default)]
+struct Dictionary {
+    codes: FxHashMap<Box<[u8]>, u32>,
+    entries: Vec<Box<[u8]>>,
+}
+
+impl Dictionary {
+    fn intern(&mut self, encoded: &[u8]) -> u32 {
+        if let Some(&code) = self.codes.get(encoded) {
+            return code;
+        }
+        // 2^31 distinct values of one column would take far more memory than any machine
+        // this runs on has, so the count always fits.
+        let code = DIRECT
+            + u32::try_from(self.entries.len())
+                .ok()
+                .filter(|&n| n < DIRECT)
+                .expect("fewer than 2^31 distinct values in one group-by column");
+        self.entries.push(encoded.into());
+        self.codes.insert(encoded.into(), code);
+        code
+    }
+
+    fn code(&mut self, value: &Scalar<'_>, scratch: &mut Vec<u8>) -> u32 {
+        match *value {
+            // `encode_key` writes booleans as the integers 0 and 1; so do codes.
+            Scalar::Int(n) if (0..i64::from(DIRECT)).contains(&n) => n as u32,
+            Scalar::Bool(b) => u32::from(b),
+            _ => {
+                scratch.clear();
+                encode_key(value, scratch);
+                self.intern(scratch)
+            }
+        }
+    }
+
+    /// The rank of every code in value order: direct integers sit between the entries that
+    /// sort before the integer 0 (nulls, negative numbers) and those after (everything else),
+    /// since every integer in between is direct.
+    fn ranker(&self) -> impl Fn(u32) -> u64 + Sync + '_ {
+        let mut order: Vec<u32> = (0..self.entries.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| self.entries[a as usize].cmp(&self.entries[b as usize]));
+        let mut position = vec![0u32; order.len()];
+        for (pos, &entry) in order.iter().enumerate() {
+            position[entry as usize] = pos as u32;
+        }
+        let mut zero = Vec::new();
+        encode_key(&Scalar::Int(0), &mut zero);
+        let below_zero = order.partition_point(|&e| *self.entries[e as usize] < *zero) as u64;
+        move |code| {
+            if code < DIRECT {
+                below_zero + u64::from(code)
+            } else {
+                let pos = u64::from(position[(code - DIRECT) as usize]);
+                if pos < below_zero {
+                    pos
+                } else {
+                    u64::from(DIRECT) + pos
+                }
+            }
+        }
+    }
+}
+
+/// Groups of one `stats` command: each group's key indexes its aggregation states in one flat
+/// array (`width` states a group).
+#[derive(Debug, Default)]
+pub struct Groups {
+    index: FxHashMap<Key, u32>,
+    dictionaries: Vec<Dictionary>,
+    states: Vec<AggState>,
+    width: usize,
+}
+
+impl Groups {
+    pub(super) fn fold<'a>(
+        &mut self,
+        stats: &'a CompiledStats,
+        ctx: &RecordContext<'a>,
+        scratch: &mut Vec<u8>,
+    ) {
+        let keys = stats.keys.len();
+        let parts = keys.min(PARTS);
+        if self.dictionaries.len() < parts {
+            self.dictionaries.resize_with(parts, Dictionary::default);
+        }
+        self.width = stats.aggregates.len();
+        let mut key: Key = [0; PARTS];
+        for (p, code) in key.iter_mut().enumerate().take(parts) {
+            let columns = part_columns(keys, p);
+            let dictionary = &mut self.dictionaries[p];
+            *code = if columns.len() == 1 {
+                dictionary.code(&stats.keys[columns.start].eval(ctx), scratch)
+            } else {
+                scratch.clear();
+                for e in &stats.keys[columns] {
+                    encode_key(&e.eval(ctx), scratch);
+                }
+                dictionary.intern(scratch)
+            };
+        }
+        let group = match self.index.entry(key) {
+            Entry::Occupied(o) => *o.get() as usize,
+            Entry::Vacant(v) => {
+                let group = self.states.len() / self.width.max(1);
+                v.insert(group_number(group));
+                self.states.extend(
+                    stats
+                        .aggregates
+                        .iter()
+                        .map(|(func, _)| AggState::new(*func)),
+                );
+                group
+            }
+        };
+        let start = group * self.width;
+        for ((_, arg), state) in stats.aggregates.iter().zip(&mut self.states[start..]) {
+            match arg {
+                None => state.update(None, scratch),
+                Some(e) => state.update(Some(&e.eval(ctx)), scratch),
+            }
+        }
+    }
+
+    pub fn merge(&mut self, other: Groups) {
+        if other.index.is_empty() {
+            return;
+        }
+        if self.index.is_empty() {
+            *self = other;
+            return;
+        }
+        let Groups {
+            index,
+            dictionaries,
+            mut states,
+            width,
+        } = other;
+        if self.dictionaries.len() < dictionaries.len() {
+            self.dictionaries
+                .resize_with(dictionaries.len(), Dictionary::default);
+        }
+        // Their dictionary codes, as mine.
+        let translate: Vec<Vec<u32>> = dictionaries
+            .iter()
+            .zip(&mut self.dictionaries)
+            .map(|(theirs, mine)| theirs.entries.iter().map(|e| mine.intern(e)).collect())
+            .collect();
+        for (mut key, g) in index {
+            for (code, map) in key.iter_mut().zip(&translate) {
+                if *code >= DIRECT {
+                    *code = map[(*code - DIRECT) as usize];
+                }
+            }
+            let start = g as usize * width;
+            let theirs = states[start..start + width]
+                .iter_mut()
+                .map(|s| std::mem::replace(s, AggState::Count(0)));
+            match self.index.entry(key) {
+                Entry::Occupied(o) => {
+                    let mine = *o.get() as usize * width;
+                    for (a, b) in self.states[mine..mine + width].iter_mut().zip(theirs) {
+                        a.merge(b);
+                    }
+                }
+                Entry::Vacant(v) => {
+                    v.insert(group_number(self.states.len() / width));
+                    self.states.extend(theirs);
+                }
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// One row a group, key values then aggregates, in the order of the key values.
+    pub(super) fn into_rows(self) -> Vec<Vec<Value>> {
+        let Groups {
+            index,
+            dictionaries,
+            states,
+            width,
+        } = self;
+        let mut groups: Vec<(Key, u32)> = index.into_iter().collect();
+        {
+            let rankers: Vec<_> = dictionaries.iter().map(Dictionary::ranker).collect();
+            groups.par_sort_unstable_by(|(a, _), (b, _)| {
+                rankers
+                    .iter()
+                    .enumerate()
+                    .map(|(p, rank)| rank(a[p]).cmp(&rank(b[p])))
+                    .find(|o| o.is_ne())
+                    .unwrap_or(Ordering::Equal)
+            });
+        }
+        let decoded: Vec<Vec<Vec<Value>>> = dictionaries
+            .iter()
+            .map(|d| d.entries.iter().map(|e| decode_key(e)).collect())
+            .collect();
+        groups
+            .into_par_iter()
+            .map(|(key, g)| {
+                let mut row = Vec::with_capacity(decoded.len() + width);
+                for (&code, values) in key.iter().zip(&decoded) {
+                    if code < DIRECT {
+                        row.push(Value::Int(i64::from(code)));
+                    } else {
+                        row.extend(values[(code - DIRECT) as usize].iter().cloned());
+                    }
+                }
+                let start = g as usize * width;
+                row.extend(states[start..start + width].iter().map(AggState::finish));
+                row
+            })
+            .collect()
+    }
+}
+
+fn group_number(group: usize) -> u32 {
+    // Each group holds at least a key and a state (over 24 bytes): 2^32 of them cannot exist.
+    u32::try_from(group).expect("fewer than 2^32 groups")
+}
