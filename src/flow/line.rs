@@ -61,7 +61,7 @@ mod tests {
     fn splits_on_runs_of_spaces_and_tabs() {
         assert_eq!(tokens("2  123\teni-1 -"), vec!["2", "123", "eni-1", "-"]);
         assert_eq!(tokens("  a b  "), vec!["a", "b"]);
-                assert!(tokens("   ").is_empty());
+        assert!(tokens("   ").is_empty());
     }
 
     proptest::proptest! {
@@ -72,7 +72,6 @@ mod tests {
             proptest::prop_assert_eq!(tokens(&line), plain);
         }
     }
-
 
     #[test]
     fn classifies_lines() {

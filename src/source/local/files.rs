@@ -10,7 +10,7 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
-use memchr::memchr;
+use memchr::{memchr_iter, memrchr};
 
 /// Plain files above this size are read as several chunks in parallel.
 pub const CHUNK_BYTES: u64 = 32 * 1024 * 1024;
@@ -269,12 +269,15 @@ pub fn units(files: &[InputFile], chunk_bytes: u64) -> Vec<Unit> {
     units
 }
 
+/// A line as read: its text, or its bytes when they are not UTF-8.
+pub type LineText<'a> = Result<&'a str, &'a [u8]>;
+
 /// Calls `f` for each line of the unit (without its `\n`), with the number of bytes consumed
 /// so far (for progress). A chunk owns the lines that start inside its range.
 pub fn for_each_line(
     file: &InputFile,
     range: Option<(u64, u64)>,
-    mut f: impl FnMut(&[u8]),
+    mut f: impl FnMut(LineText<'_>),
     mut progress: impl FnMut(u64),
 ) -> Result<(), InputError> {
     let unreadable = |source| InputError::Unreadable {
@@ -333,7 +336,7 @@ fn split_lines(
     mut pos: u64,
     end: Option<u64>,
     mut skip_first: bool,
-    f: &mut impl FnMut(&[u8]),
+    f: &mut impl FnMut(LineText<'_>),
     progress: &mut impl FnMut(u64),
 ) -> io::Result<()> {
     let mut buf = vec![0u8; READ_BUFFER];
@@ -341,20 +344,29 @@ fn split_lines(
     let mut line_start = 0;
     let mut scan = 0;
     loop {
-        while let Some(offset) = memchr(b'\n', &buf[scan..filled]) {
-            let newline = scan + offset;
-            if end.is_some_and(|e| pos >= e) {
-                return Ok(());
+        if let Some(offset) = memrchr(b'\n', &buf[scan..filled]) {
+            // The complete lines read so far: one UTF-8 check for all of them is much cheaper
+            // than one a line; only a block that fails it is checked line by line.
+            let block = &buf[line_start..scan + offset + 1];
+            let text = std::str::from_utf8(block).ok();
+            let mut start = 0;
+            for newline in memchr_iter(b'\n', block) {
+                if end.is_some_and(|e| pos >= e) {
+                    return Ok(());
+                }
+                if skip_first {
+                    skip_first = false;
+                } else {
+                    let bytes = &block[start..newline];
+                    f(match text {
+                        Some(t) => Ok(&t[start..newline]),
+                        None => std::str::from_utf8(bytes).map_err(|_| bytes),
+                    });
+                }
+                pos += (newline + 1 - start) as u64;
+                start = newline + 1;
             }
-            let line = &buf[line_start..newline];
-            if skip_first {
-                skip_first = false;
-            } else {
-                f(line);
-            }
-            pos += (newline + 1 - line_start) as u64;
-            line_start = newline + 1;
-            scan = line_start;
+            line_start += start;
         }
         scan = filled;
         if line_start > 0 {
@@ -376,7 +388,8 @@ fn split_lines(
         if n == 0 {
             let last_is_ours = end.is_none_or(|e| pos < e);
             if filled > 0 && last_is_ours && !skip_first {
-                f(&buf[..filled]);
+                let bytes = &buf[..filled];
+                f(std::str::from_utf8(bytes).map_err(|_| bytes));
             }
             return Ok(());
         }
@@ -461,7 +474,7 @@ mod tests {
         for_each_line(
             &file,
             range,
-            |l| out.push(String::from_utf8_lossy(l).into_owned()),
+            |l| out.push(l.map_or_else(|b| String::from_utf8_lossy(b).into_owned(), str::to_owned)),
             |_| {},
         )
         .unwrap();
@@ -497,7 +510,7 @@ mod tests {
         for_each_line(
             &file,
             None,
-            |l| out.push(String::from_utf8_lossy(l).into_owned()),
+            |l| out.push(l.map_or_else(|b| String::from_utf8_lossy(b).into_owned(), str::to_owned)),
             |_| {},
         )
         .unwrap();

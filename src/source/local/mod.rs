@@ -487,9 +487,12 @@ impl RunContext<'_> {
         let mut line_number: u64 = 0;
         let caps: Vec<Option<usize>> = self.shapes.iter().map(QueryShape::row_cap).collect();
         let mut plan_error = None;
-        let mut handle_line = |raw: &[u8], result: &mut UnitResult| {
+        let mut handle_line = |line: files::LineText<'_>, result: &mut UnitResult| {
             line_number += 1;
-            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            let line = line
+                .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                .map_err(|b| b.strip_suffix(b"\r").unwrap_or(b));
+            let raw = line.map_or_else(|b| b, str::as_bytes);
             let stats = &mut result.statistics;
             stats.bytes_scanned += raw.len() as u64 + 1;
             match classify_line(raw) {
@@ -517,7 +520,7 @@ impl RunContext<'_> {
                     });
                 }
             };
-            let Ok(line) = std::str::from_utf8(raw) else {
+            let Ok(line) = line else {
                 malformed(stats, "not UTF-8 text".to_owned());
                 return;
             };
@@ -618,20 +621,20 @@ impl RunContext<'_> {
                 let range = usize::try_from(start).unwrap_or(usize::MAX)
                     ..usize::try_from(end).unwrap_or(usize::MAX);
                 for message in self.messages.get(range).unwrap_or_default() {
-                    handle_line(message.as_bytes(), &mut result);
+                    handle_line(Ok(message), &mut result);
                 }
             }
             Layout::Parquet => {
                 self.progress.advance(file.size);
                 for line in parquet_lines {
-                    handle_line(line.as_bytes(), &mut result);
+                    handle_line(Ok(&line), &mut result);
                 }
             }
             Layout::SubscriptionJson => {
                 let messages = files::subscription_messages(file)?;
                 self.progress.advance(file.size);
                 for message in messages {
-                    handle_line(message.as_bytes(), &mut result);
+                    handle_line(Ok(&message), &mut result);
                 }
             }
         }

@@ -645,3 +645,38 @@ fn records_follow_their_rows_through_sort_limit_and_dedup() {
         vec![&FieldValue::Int(40001), &FieldValue::Int(40000)]
     );
 }
+
+/// A line that is not UTF-8 is one malformed line, at its own line number, whichever block of
+/// the read it falls in; the lines around it are read.
+#[test]
+fn a_line_that_is_not_utf8_is_counted_with_its_line_number() {
+    let good = sample();
+    let mut content = good.as_bytes().to_vec();
+    content.extend_from_slice(b"2 123 eni-a \xff\xfe - - - - - - 1 2 - NODATA\n");
+    content.extend_from_slice(good.as_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flows.log");
+    std::fs::write(&path, &content).unwrap();
+    for chunk in [16, 100, files::CHUNK_BYTES] {
+        let spec = QuerySpec {
+            query: parse("stats count(*) as n").unwrap(),
+            records: false,
+        };
+        let run = run(
+            &options(&path, chunk),
+            &[spec],
+            Window::default(),
+            &NoProgress,
+        )
+        .unwrap();
+        assert_eq!(
+            run.outputs[0].table.rows,
+            vec![vec![Value::Int(10)]],
+            "chunk {chunk}"
+        );
+        let stats = &run.statistics;
+        assert_eq!(stats.malformed_lines, 1, "chunk {chunk}");
+        assert_eq!(stats.malformed_examples[0].line, 6, "chunk {chunk}");
+        assert_eq!(stats.malformed_examples[0].reason, "not UTF-8 text");
+    }
+}
