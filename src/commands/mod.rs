@@ -351,7 +351,7 @@ fn records_table(records: &[FlowRecord]) -> Table {
                 .map(
                     |c| match values.iter().find(|(n, _)| n == c).map(|(_, v)| *v) {
                         Some(crate::flow::FieldValue::Int(n)) => Value::Int(*n),
-                        Some(crate::flow::FieldValue::Text(s)) => Value::Str(s.clone()),
+                        Some(crate::flow::FieldValue::Text(s)) => Value::Str(s.as_str().into()),
                         _ => Value::Null,
                     },
                 )
@@ -416,7 +416,7 @@ fn list_templates(args: TemplatesArgs, env: &Environment) -> Result<()> {
                     columns: header,
                     rows: rows
                         .into_iter()
-                        .map(|r| r.into_iter().map(Value::Str).collect())
+                        .map(|r| r.into_iter().map(|s| Value::Str(s.into())).collect())
                         .collect(),
                 })?
             } else {

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::analysis::ports::PortsReport;
-use crate::source::Table;
+use crate::source::{Table, Value};
 
 fn finish(writer: csv::Writer<Vec<u8>>) -> Result<String, csv::Error> {
     let bytes = writer.into_inner().map_err(|e| e.into_error())?;
@@ -28,13 +28,21 @@ pub fn write_query_csv(table: &Table, out: impl std::io::Write) -> std::io::Resu
 fn write_rows(table: &Table, out: impl std::io::Write) -> Result<(), csv::Error> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(&table.columns)?;
-    // One buffer for every value: answers can hold millions of rows.
+    // No allocation a value: answers can hold millions of rows.
     let mut field = String::new();
+    let mut digits = itoa::Buffer::new();
     for row in &table.rows {
         for value in row {
-            field.clear();
-            let _ = write!(field, "{value}");
-            w.write_field(&field)?;
+            match value {
+                Value::Int(n) => w.write_field(digits.format(*n))?,
+                Value::Str(s) => w.write_field(s.as_bytes())?,
+                Value::Null => w.write_field("")?,
+                other => {
+                    field.clear();
+                    let _ = write!(field, "{other}");
+                    w.write_field(&field)?;
+                }
+            }
         }
         w.write_record(None::<&[u8]>)?;
     }

@@ -9,6 +9,7 @@ pub mod local;
 
 use std::cmp::Ordering;
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -21,7 +22,9 @@ pub enum Value {
     Null,
     Int(i64),
     Float(f64),
-    Str(String),
+    /// Text; shared, since answers repeat the same few strings (interfaces, actions) in
+    /// millions of rows.
+    Str(Arc<str>),
     /// A point in time in epoch milliseconds (`@timestamp`, `bin(...)`).
     Time(i64),
 }

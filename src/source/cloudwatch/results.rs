@@ -31,7 +31,7 @@ pub fn typed_value(field: &str, text: &str) -> Value {
     let text_field = field.starts_with('@')
         || catalog::by_insights_name(field).is_some_and(|spec| spec.kind == FieldKind::Text);
     if text_field {
-        return Value::Str(text.to_owned());
+        return Value::Str(text.into());
     }
     if let Ok(n) = text.parse::<i64>() {
         return Value::Int(n);
@@ -44,7 +44,7 @@ pub fn typed_value(field: &str, text: &str) -> Value {
     if let Some(ms) = parse_time_ms(text) {
         return Value::Time(ms);
     }
-    Value::Str(text.to_owned())
+    Value::Str(text.into())
 }
 
 /// Rows into a table whose columns are every field seen, in the order first seen.

@@ -414,7 +414,7 @@ fn literal_value(literal: &Literal) -> Value {
     match literal {
         Literal::Int(n) => Value::Int(*n),
         Literal::Float(x) => Value::Float(*x),
-        Literal::Str(s) => Value::Str(s.clone()),
+        Literal::Str(s) => Value::Str(s.as_str().into()),
         Literal::Duration { millis, .. } => Value::Int(*millis),
     }
 }
@@ -423,7 +423,7 @@ fn compile_expr<R: Resolver>(expr: &Expr, scope: &mut R) -> Result<CExpr, PlanEr
     Ok(match expr {
         Expr::Field(name) => CExpr::Slot(scope.slot(name)?),
         Expr::Literal(literal) => CExpr::Const(literal_value(literal)),
-        Expr::Regex(pattern) => CExpr::Const(Value::Str(pattern.clone())),
+        Expr::Regex(pattern) => CExpr::Const(Value::Str(pattern.as_str().into())),
         Expr::Unary { op, expr } => {
             let inner = Box::new(compile_expr(expr, scope)?);
             match op {
@@ -910,7 +910,7 @@ impl Plan {
                             captures
                                 .as_ref()
                                 .and_then(|c| c.get(i))
-                                .map_or(Value::Null, |m| Value::Str(m.as_str().to_owned()))
+                                .map_or(Value::Null, |m| Value::Str(m.as_str().into()))
                         })
                         .collect();
                     scratch.extras.extend(values);
@@ -1226,7 +1226,7 @@ fn decode_key(mut bytes: &[u8]) -> Vec<Value> {
                     }
                 }
                 bytes = bytes.get(i + 2..).unwrap_or_default();
-                Value::Str(String::from_utf8_lossy(&text).into_owned())
+                Value::Str(String::from_utf8_lossy(&text).into())
             }
         };
         values.push(value);
@@ -1667,7 +1667,7 @@ mod key_tests {
             any::<i64>().prop_map(Value::Int),
             (-1e12f64..1e12).prop_map(Value::Float),
             any::<i64>().prop_map(Value::Time),
-            "[a\\x00-z0-9.]{0,6}".prop_map(Value::Str),
+            "[a\\x00-z0-9.]{0,6}".prop_map(|s| Value::Str(s.into())),
         ]
     }
 

@@ -92,7 +92,7 @@ fn query(content: &str, text: &str) -> Table {
 }
 
 fn s(text: &str) -> Value {
-    Value::Str(text.to_owned())
+    Value::Str(text.into())
 }
 
 use crate::source::{Statistics, Table};

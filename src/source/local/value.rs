@@ -33,8 +33,8 @@ impl<'a> Scalar<'a> {
             Scalar::Bool(b) => Value::Int(i64::from(*b)),
             Scalar::Int(n) => Value::Int(*n),
             Scalar::Float(x) => Value::Float(*x),
-            Scalar::Str(s) => Value::Str((*s).to_owned()),
-            Scalar::Owned(s) => Value::Str(s.clone()),
+            Scalar::Str(s) => Value::Str((*s).into()),
+            Scalar::Owned(s) => Value::Str(s.as_str().into()),
             Scalar::Time(ms) => Value::Time(*ms),
         }
     }
