@@ -3,15 +3,15 @@
 Run by bench/run with the Python of the benchmark's virtualenv (bench/out/venv), which has
 duckdb; it is not meant to be run by hand, though it can be:
 
-  python duckdb_side.py query --task stats|count --input PATH_OR_GLOB --header true|false
+    python duckdb_side.py query --task stats|few|count --input PATH_OR_GLOB --header true|false
                               --out OUT.csv --threads N
       Answers the task over the flow-log files with DuckDB and writes the rows to OUT.csv.
       Prints {"seconds": S} on stdout: the time from connecting to the end of the COPY, i.e.
       without the interpreter's start and `import duckdb`.
 
-  python duckdb_side.py compare --left FLOWSIFT.csv --right DUCKDB.csv
-      Compares two stats-query results (interface, port, protocol, flows, bytes) as sets of
-      rows: counts, totals, and row by row after sorting both. Prints a JSON report.
+    python duckdb_side.py compare [--task stats|few] --left FLOWSIFT.csv --right DUCKDB.csv
+      Compares two answers of a grouped task (its keys, then flows and bytes) as sets of rows:
+      counts, totals, and row by row after sorting both. Prints a JSON report.
 """
 
 import argparse
@@ -58,7 +58,15 @@ def source(path, header):
 SQL = {
     "stats": "SELECT interface_id, dstport, protocol, COUNT(*) AS flows, SUM(bytes) AS bytes "
     "FROM {src} WHERE log_status = 'OK' GROUP BY interface_id, dstport, protocol",
+        "few": "SELECT interface_id, action, COUNT(*) AS flows, SUM(bytes) AS bytes "
+    "FROM {src} WHERE log_status = 'OK' GROUP BY interface_id, action",
     "count": "SELECT COUNT(*) AS records FROM {src}",
+}
+
+# The key columns of each grouped task's answer, as `compare` reads them.
+KEYS = {
+    "stats": [("interface", "VARCHAR"), ("port", "BIGINT"), ("protocol", "BIGINT")],
+    "few": [("interface", "VARCHAR"), ("action", "VARCHAR")],
 }
 
 
@@ -75,15 +83,17 @@ def query(args):
 def compare(args):
     con = duckdb.connect()
     con.execute("SET threads = 2")
-    typed = (
-        "{'interface': 'VARCHAR', 'port': 'BIGINT', 'protocol': 'BIGINT', "
-        "'flows': 'HUGEINT', 'bytes': 'HUGEINT'}"
-    )
+    keys = KEYS[args.task]
+    names = [n for n, _ in keys]
+    key_list = ", ".join(names)
+    columns = keys + [("flows", "HUGEINT"), ("bytes", "HUGEINT")]
+    typed = "{" + ", ".join(f"{sql_str(n)}: {sql_str(t)}" for n, t in columns) + "}"
+    all_columns = ", ".join(n for n, _ in columns)
     for name, path in (("l", args.left), ("r", args.right)):
         # Numbered in sorted order, so the two sides can be compared row by row.
         con.execute(
             f"CREATE TEMP TABLE {name} AS SELECT row_number() OVER "
-            "(ORDER BY interface, port, protocol, flows, bytes) AS n, * "
+            f"(ORDER BY {all_columns}) AS n, * "
             f"FROM read_csv({sql_str(path)}, header=true, columns={typed}, auto_detect=false)"
         )
     report = {}
@@ -92,7 +102,7 @@ def compare(args):
             f"SELECT count(*), coalesce(sum(flows), 0), coalesce(sum(bytes), 0) FROM {name}"
         ).fetchone()
         distinct = con.execute(
-            f"SELECT count(*) FROM (SELECT DISTINCT interface, port, protocol FROM {name})"
+            f"SELECT count(*) FROM (SELECT DISTINCT {key_list} FROM {name})"
         ).fetchone()[0]
         report[side] = {
             "groups": int(groups),
@@ -100,28 +110,28 @@ def compare(args):
             "flows": int(flows),
             "bytes": int(total),
         }
-    differ = (
-        "FROM l FULL OUTER JOIN r USING (n) WHERE l.interface IS DISTINCT FROM r.interface "
-        "OR l.port IS DISTINCT FROM r.port OR l.protocol IS DISTINCT FROM r.protocol "
-        "OR l.flows IS DISTINCT FROM r.flows OR l.bytes IS DISTINCT FROM r.bytes"
+    differ = "FROM l FULL OUTER JOIN r USING (n) WHERE " + " OR ".join(
+        f"l.{n} IS DISTINCT FROM r.{n}" for n, _ in columns
     )
     report["rows_differing"] = int(con.execute(f"SELECT count(*) {differ}").fetchone()[0])
+    width = len(columns)
     first = con.execute(
-        "SELECT n, l.interface, l.port, l.protocol, l.flows, l.bytes, "
-        f"r.interface, r.port, r.protocol, r.flows, r.bytes {differ} ORDER BY n LIMIT 5"
+        "SELECT n, " + ", ".join(f"l.{n}" for n, _ in columns) + ", "
+        + ", ".join(f"r.{n}" for n, _ in columns) + f" {differ} ORDER BY n LIMIT 5"
     ).fetchall()
     report["first_differences"] = [
-        {"row": int(row[0]), "left": [str(v) for v in row[1:6]], "right": [str(v) for v in row[6:]]}
+        {"row": int(row[0]), "left": [str(v) for v in row[1:1 + width]],
+         "right": [str(v) for v in row[1 + width:]]}
         for row in first
     ]
     # Keys on one side only, which say more than a shifted row-by-row difference.
     for name, other, side in (("l", "r", "only_left"), ("r", "l", "only_right")):
         rows = con.execute(
-            f"SELECT interface, port, protocol, flows, bytes FROM {name} "
-            f"ANTI JOIN {other} USING (interface, port, protocol) ORDER BY 1, 2, 3 LIMIT 5"
+            f"SELECT {all_columns} FROM {name} "
+            f"ANTI JOIN {other} USING ({key_list}) ORDER BY {key_list} LIMIT 5"
         ).fetchall()
         count = con.execute(
-            f"SELECT count(*) FROM {name} ANTI JOIN {other} USING (interface, port, protocol)"
+            f"SELECT count(*) FROM {name} ANTI JOIN {other} USING ({key_list})"
         ).fetchone()[0]
         report[side] = {"count": int(count), "examples": [[str(v) for v in r] for r in rows]}
     report["equal"] = report["rows_differing"] == 0 and report["left"] == report["right"]
@@ -138,6 +148,7 @@ def main():
     q.add_argument("--out", required=True)
     q.add_argument("--threads", type=int, default=2)
     c = sub.add_parser("compare")
+    c.add_argument("--task", choices=sorted(KEYS), default="stats")
     c.add_argument("--left", required=True)
     c.add_argument("--right", required=True)
     args = p.parse_args()
