@@ -11,7 +11,6 @@
 //! Each thread folds into its own `Groups`; merging translates the other thread's dictionary
 //! codes. Output order is the order of the values, as `encode_key` defines it.
 
-use std::cmp::Ordering;
 use std::collections::hash_map::Entry;
 use std::ops::Range;
 
@@ -75,31 +74,58 @@ impl Dictionary {
             }
         }
     }
+}
 
-    /// The rank of every code in value order: direct integers sit between the entries that
-    /// sort before the integer 0 (nulls, negative numbers) and those after (everything else),
-    /// since every integer in between is direct.
-    fn ranker(&self) -> impl Fn(u32) -> u64 + Sync + '_ {
-        let mut order: Vec<u32> = (0..self.entries.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| self.entries[a as usize].cmp(&self.entries[b as usize]));
+/// A dictionary's codes in value order. Direct integers sit between the entries that sort
+/// before the integer 0 (nulls, negative numbers) and those after (everything else), since
+/// every integer in between is direct; so ranks fit in a `u32` and map back to codes.
+struct Ranking {
+    /// Entries (as indexes) in value order.
+    order: Vec<u32>,
+    /// Each entry's place in `order`.
+    position: Vec<u32>,
+    below_zero: u32,
+}
+
+impl Ranking {
+    fn new(dictionary: &Dictionary) -> Self {
+        let entries = &dictionary.entries;
+        let mut order: Vec<u32> = (0..entries.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| entries[a as usize].cmp(&entries[b as usize]));
         let mut position = vec![0u32; order.len()];
         for (pos, &entry) in order.iter().enumerate() {
             position[entry as usize] = pos as u32;
         }
         let mut zero = Vec::new();
         encode_key(&Scalar::Int(0), &mut zero);
-        let below_zero = order.partition_point(|&e| *self.entries[e as usize] < *zero) as u64;
-        move |code| {
-            if code < DIRECT {
-                below_zero + u64::from(code)
+        let below_zero = order.partition_point(|&e| *entries[e as usize] < *zero) as u32;
+        Ranking {
+            order,
+            position,
+            below_zero,
+        }
+    }
+
+    fn rank(&self, code: u32) -> u32 {
+        if code < DIRECT {
+            self.below_zero + code
+        } else {
+            let pos = self.position[(code - DIRECT) as usize];
+            if pos < self.below_zero {
+                pos
             } else {
-                let pos = u64::from(position[(code - DIRECT) as usize]);
-                if pos < below_zero {
-                    pos
-                } else {
-                    u64::from(DIRECT) + pos
-                }
+                DIRECT + pos
             }
+        }
+    }
+
+    fn code(&self, rank: u32) -> u32 {
+        if rank < self.below_zero {
+            DIRECT + self.order[rank as usize]
+        } else if rank - self.below_zero < DIRECT {
+            rank - self.below_zero
+        } else {
+            DIRECT + self.order[(rank - DIRECT) as usize]
         }
     }
 }
@@ -229,18 +255,18 @@ impl Groups {
             states,
             width,
         } = self;
-        let mut groups: Vec<(Key, u32)> = index.into_iter().collect();
-        {
-            let rankers: Vec<_> = dictionaries.iter().map(Dictionary::ranker).collect();
-            groups.par_sort_unstable_by(|(a, _), (b, _)| {
-                rankers
-                    .iter()
-                    .enumerate()
-                    .map(|(p, rank)| rank(a[p]).cmp(&rank(b[p])))
-                    .find(|o| o.is_ne())
-                    .unwrap_or(Ordering::Equal)
-            });
-        }
+        // Keys become ranks for the sort, so arrays of integers compare, and back to codes after.
+        let rankings: Vec<Ranking> = dictionaries.iter().map(Ranking::new).collect();
+        let mut groups: Vec<(Key, u32)> = index
+            .into_iter()
+            .map(|(mut key, g)| {
+                for (code, ranking) in key.iter_mut().zip(&rankings) {
+                    *code = ranking.rank(*code);
+                }
+                (key, g)
+            })
+            .collect();
+        groups.par_sort_unstable();
         let decoded: Vec<Vec<Vec<Value>>> = dictionaries
             .iter()
             .map(|d| d.entries.iter().map(|e| decode_key(e)).collect())
@@ -249,7 +275,8 @@ impl Groups {
             .into_par_iter()
             .map(|(key, g)| {
                 let mut row = Vec::with_capacity(decoded.len() + width);
-                for (&code, values) in key.iter().zip(&decoded) {
+                for ((&rank, values), ranking) in key.iter().zip(&decoded).zip(&rankings) {
+                    let code = ranking.code(rank);
                     if code < DIRECT {
                         row.push(Value::Int(i64::from(code)));
                     } else {
