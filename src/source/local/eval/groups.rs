@@ -9,9 +9,10 @@
 //! dictionary value.
 //!
 //! Each thread folds into its own `Groups`; merging translates the other thread's dictionary
-//! codes. Output order is the order of the values, as `encode_key` defines it.
+//! codes, shard by shard in parallel. Output order is the order of the values, as `encode_key` defines it.
 
 use std::collections::hash_map::Entry;
+use std::hash::BuildHasher;
 use std::ops::Range;
 
 use rayon::prelude::*;
@@ -41,14 +42,18 @@ fn part_columns(keys: usize, p: usize) -> Range<usize> {
 /// Values that do not stand for themselves, by their `encode_key` bytes.
 #[derive(Debug, Default)]
 struct Dictionary {
-    codes: FxHashMap<Box<[u8]>, u32>,
+    codes: FxHashMap<Box<[u8]>, Coded>,
     entries: Vec<Box<[u8]>>,
 }
 
+/// A code, and a hash of its value that is the same in every thread's dictionary (unlike the
+/// code).
+type Coded = (u32, u64);
+
 impl Dictionary {
-    fn intern(&mut self, encoded: &[u8]) -> u32 {
-        if let Some(&code) = self.codes.get(encoded) {
-            return code;
+    fn intern(&mut self, encoded: &[u8]) -> Coded {
+        if let Some(&coded) = self.codes.get(encoded) {
+            return coded;
         }
         // 2^31 distinct values of one column would take far more memory than any machine
         // this runs on has, so the count always fits.
@@ -57,16 +62,17 @@ impl Dictionary {
                 .ok()
                 .filter(|&n| n < DIRECT)
                 .expect("fewer than 2^31 distinct values in one group-by column");
+        let coded = (code, rustc_hash::FxBuildHasher.hash_one(encoded));
         self.entries.push(encoded.into());
-        self.codes.insert(encoded.into(), code);
-        code
+        self.codes.insert(encoded.into(), coded);
+        coded
     }
 
-    fn code(&mut self, value: &Scalar<'_>, scratch: &mut Vec<u8>) -> u32 {
+    fn code(&mut self, value: &Scalar<'_>, scratch: &mut Vec<u8>) -> Coded {
         match *value {
             // `encode_key` writes booleans as the integers 0 and 1; so do codes.
-            Scalar::Int(n) if (0..i64::from(DIRECT)).contains(&n) => n as u32,
-            Scalar::Bool(b) => u32::from(b),
+            Scalar::Int(n) if (0..i64::from(DIRECT)).contains(&n) => (n as u32, n as u64),
+            Scalar::Bool(b) => (u32::from(b), u64::from(b)),
             _ => {
                 scratch.clear();
                 encode_key(value, scratch);
@@ -130,92 +136,31 @@ impl Ranking {
     }
 }
 
+/// Groups are spread over shards by a hash of their key values, so that merging two threads'
+/// groups is one independent merge a shard, in parallel.
+const SHARDS: usize = 16;
+
 /// Groups of one `stats` command: each group's key indexes its aggregation states in one flat
-/// array (`width` states a group).
+/// array of its shard (`width` states a group).
 #[derive(Debug, Default)]
 pub struct Groups {
-    index: FxHashMap<Key, u32>,
+    shards: Vec<Shard>,
     dictionaries: Vec<Dictionary>,
-    states: Vec<AggState>,
     width: usize,
 }
 
-impl Groups {
-    pub(super) fn fold<'a>(
-        &mut self,
-        stats: &'a CompiledStats,
-        ctx: &RecordContext<'a>,
-        scratch: &mut Vec<u8>,
-    ) {
-        let keys = stats.keys.len();
-        let parts = keys.min(PARTS);
-        if self.dictionaries.len() < parts {
-            self.dictionaries.resize_with(parts, Dictionary::default);
-        }
-        self.width = stats.aggregates.len();
-        let mut key: Key = [0; PARTS];
-        for (p, code) in key.iter_mut().enumerate().take(parts) {
-            let columns = part_columns(keys, p);
-            let dictionary = &mut self.dictionaries[p];
-            *code = if columns.len() == 1 {
-                dictionary.code(&stats.keys[columns.start].eval(ctx), scratch)
-            } else {
-                scratch.clear();
-                for e in &stats.keys[columns] {
-                    encode_key(&e.eval(ctx), scratch);
-                }
-                dictionary.intern(scratch)
-            };
-        }
-        let group = match self.index.entry(key) {
-            Entry::Occupied(o) => *o.get() as usize,
-            Entry::Vacant(v) => {
-                let group = self.states.len() / self.width.max(1);
-                v.insert(group_number(group));
-                self.states.extend(
-                    stats
-                        .aggregates
-                        .iter()
-                        .map(|(func, _)| AggState::new(*func)),
-                );
-                group
-            }
-        };
-        let start = group * self.width;
-        for ((_, arg), state) in stats.aggregates.iter().zip(&mut self.states[start..]) {
-            match arg {
-                None => state.update(None, scratch),
-                Some(e) => state.update(Some(&e.eval(ctx)), scratch),
-            }
-        }
-    }
+#[derive(Debug, Default)]
+struct Shard {
+    index: FxHashMap<Key, u32>,
+    states: Vec<AggState>,
+}
 
-    pub fn merge(&mut self, other: Groups) {
-        if other.index.is_empty() {
-            return;
-        }
-        if self.index.is_empty() {
-            *self = other;
-            return;
-        }
-        let Groups {
-            index,
-            dictionaries,
-            mut states,
-            width,
-        } = other;
-        if self.dictionaries.len() < dictionaries.len() {
-            self.dictionaries
-                .resize_with(dictionaries.len(), Dictionary::default);
-        }
-        // Their dictionary codes, as mine.
-        let translate: Vec<Vec<u32>> = dictionaries
-            .iter()
-            .zip(&mut self.dictionaries)
-            .map(|(theirs, mine)| theirs.entries.iter().map(|e| mine.intern(e)).collect())
-            .collect();
+impl Shard {
+    /// Merges another thread's shard, whose dictionary codes `translate` maps to mine.
+    fn absorb(&mut self, other: Shard, translate: &[Vec<u32>], width: usize) {
+        let Shard { index, mut states } = other;
         for (mut key, g) in index {
-            for (code, map) in key.iter_mut().zip(&translate) {
+            for (code, map) in key.iter_mut().zip(translate) {
                 if *code >= DIRECT {
                     *code = map[(*code - DIRECT) as usize];
                 }
@@ -238,32 +183,119 @@ impl Groups {
             }
         }
     }
+}
+
+impl Groups {
+    pub(super) fn fold<'a>(
+        &mut self,
+        stats: &'a CompiledStats,
+        ctx: &RecordContext<'a>,
+        scratch: &mut Vec<u8>,
+    ) {
+        let keys = stats.keys.len();
+        let parts = keys.min(PARTS);
+        if self.shards.is_empty() {
+            self.shards.resize_with(SHARDS, Shard::default);
+            self.dictionaries.resize_with(parts, Dictionary::default);
+            self.width = stats.aggregates.len();
+        }
+        let mut key: Key = [0; PARTS];
+        let mut hash: u64 = 0;
+        for (p, code) in key.iter_mut().enumerate().take(parts) {
+            let columns = part_columns(keys, p);
+            let dictionary = &mut self.dictionaries[p];
+            let (coded, value_hash) = if columns.len() == 1 {
+                dictionary.code(&stats.keys[columns.start].eval(ctx), scratch)
+            } else {
+                scratch.clear();
+                for e in &stats.keys[columns] {
+                    encode_key(&e.eval(ctx), scratch);
+                }
+                dictionary.intern(scratch)
+            };
+            *code = coded;
+            hash = (hash.rotate_left(5) ^ value_hash).wrapping_mul(SEED);
+        }
+        let shard = &mut self.shards[shard_of(hash)];
+        let group = match shard.index.entry(key) {
+            Entry::Occupied(o) => *o.get() as usize,
+            Entry::Vacant(v) => {
+                let group = shard.states.len() / self.width.max(1);
+                v.insert(group_number(group));
+                shard.states.extend(
+                    stats
+                        .aggregates
+                        .iter()
+                        .map(|(func, _)| AggState::new(*func)),
+                );
+                group
+            }
+        };
+        let start = group * self.width;
+        for ((_, arg), state) in stats.aggregates.iter().zip(&mut shard.states[start..]) {
+            match arg {
+                None => state.update(None, scratch),
+                Some(e) => state.update(Some(&e.eval(ctx)), scratch),
+            }
+        }
+    }
+
+    pub fn merge(&mut self, other: Groups) {
+        if other.is_empty() {
+            return;
+        }
+        if self.is_empty() {
+            *self = other;
+            return;
+        }
+        let Groups {
+            shards,
+            dictionaries,
+            width,
+        } = other;
+        // Their dictionary codes, as mine.
+        let translate: Vec<Vec<u32>> = dictionaries
+            .iter()
+            .zip(&mut self.dictionaries)
+            .map(|(theirs, mine)| theirs.entries.iter().map(|e| mine.intern(e).0).collect())
+            .collect();
+        // Equal values hash alike in both, so each shard merges with its namesake only.
+        self.shards
+            .par_iter_mut()
+            .zip(shards)
+            .for_each(|(mine, theirs)| mine.absorb(theirs, &translate, width));
+    }
 
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.shards.iter().map(|s| s.index.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.shards.iter().all(|s| s.index.is_empty())
     }
 
     /// One row a group, key values then aggregates, in the order of the key values.
     pub(super) fn into_rows(self) -> Vec<Vec<Value>> {
         let Groups {
-            index,
+            shards,
             dictionaries,
-            states,
             width,
         } = self;
         // Keys become ranks for the sort, so arrays of integers compare, and back to codes after.
         let rankings: Vec<Ranking> = dictionaries.iter().map(Ranking::new).collect();
-        let mut groups: Vec<(Key, u32)> = index
-            .into_iter()
-            .map(|(mut key, g)| {
-                for (code, ranking) in key.iter_mut().zip(&rankings) {
-                    *code = ranking.rank(*code);
-                }
-                (key, g)
+        let (indexes, states): (Vec<_>, Vec<_>) =
+            shards.into_iter().map(|s| (s.index, s.states)).unzip();
+        let mut groups: Vec<(Key, u32, u32)> = indexes
+            .into_par_iter()
+            .enumerate()
+            .flat_map_iter(|(shard, index)| {
+                let rankings = &rankings;
+                index.into_iter().map(move |(mut key, g)| {
+                    for (code, ranking) in key.iter_mut().zip(rankings) {
+                        *code = ranking.rank(*code);
+                    }
+                    (key, shard as u32, g)
+                })
             })
             .collect();
         groups.par_sort_unstable();
@@ -273,7 +305,7 @@ impl Groups {
             .collect();
         groups
             .into_par_iter()
-            .map(|(key, g)| {
+            .map(|(key, shard, g)| {
                 let mut row = Vec::with_capacity(decoded.len() + width);
                 for ((&rank, values), ranking) in key.iter().zip(&decoded).zip(&rankings) {
                     let code = ranking.code(rank);
@@ -284,11 +316,22 @@ impl Groups {
                     }
                 }
                 let start = g as usize * width;
-                row.extend(states[start..start + width].iter().map(AggState::finish));
+                row.extend(
+                    states[shard as usize][start..start + width]
+                        .iter()
+                        .map(AggState::finish),
+                );
                 row
             })
             .collect()
     }
+}
+
+/// Multiplier of the key hash (from FxHash).
+const SEED: u64 = 0xf135_7aea_2e62_a9c5;
+
+fn shard_of(hash: u64) -> usize {
+    (hash >> 60) as usize % SHARDS
 }
 
 fn group_number(group: usize) -> u32 {
