@@ -152,23 +152,30 @@ pub struct Groups {
 #[derive(Debug, Default)]
 struct Shard {
     index: FxHashMap<Key, u32>,
+    /// Group keys in group order, so merging and finishing read keys and states in step
+    /// rather than jumping around the states in the index's order.
+    keys: Vec<Key>,
     states: Vec<AggState>,
 }
 
 impl Shard {
     /// Merges another thread's shard, whose dictionary codes `translate` maps to mine.
     fn absorb(&mut self, other: Shard, translate: &[Vec<u32>], width: usize) {
-        let Shard { index, mut states } = other;
-        for (mut key, g) in index {
+        let Shard {
+            index,
+            keys,
+            states,
+            ..
+        } = other;
+        drop(index);
+        let mut states = states.into_iter();
+        for mut key in keys {
             for (code, map) in key.iter_mut().zip(translate) {
                 if *code >= DIRECT {
                     *code = map[(*code - DIRECT) as usize];
                 }
             }
-            let start = g as usize * width;
-            let theirs = states[start..start + width]
-                .iter_mut()
-                .map(|s| std::mem::replace(s, AggState::Count(0)));
+            let theirs = states.by_ref().take(width);
             match self.index.entry(key) {
                 Entry::Occupied(o) => {
                     let mine = *o.get() as usize * width;
@@ -177,7 +184,8 @@ impl Shard {
                     }
                 }
                 Entry::Vacant(v) => {
-                    v.insert(group_number(self.states.len() / width));
+                    v.insert(group_number(self.keys.len()));
+                    self.keys.push(key);
                     self.states.extend(theirs);
                 }
             }
@@ -220,8 +228,9 @@ impl Groups {
         let group = match shard.index.entry(key) {
             Entry::Occupied(o) => *o.get() as usize,
             Entry::Vacant(v) => {
-                let group = shard.states.len() / self.width.max(1);
+                let group = shard.keys.len();
                 v.insert(group_number(group));
+                shard.keys.push(key);
                 shard.states.extend(
                     stats
                         .aggregates
@@ -283,18 +292,24 @@ impl Groups {
         } = self;
         // Keys become ranks for the sort, so arrays of integers compare, and back to codes after.
         let rankings: Vec<Ranking> = dictionaries.iter().map(Ranking::new).collect();
-        let (indexes, states): (Vec<_>, Vec<_>) =
-            shards.into_iter().map(|s| (s.index, s.states)).unzip();
-        let mut groups: Vec<(Key, u32, u32)> = indexes
+        let mut states = Vec::with_capacity(shards.len());
+        let mut keys = Vec::with_capacity(shards.len());
+        for shard in shards {
+            // The index is done with: its memory goes before the rows take theirs.
+            drop(shard.index);
+            keys.push(shard.keys);
+            states.push(shard.states);
+        }
+        let mut groups: Vec<(Key, u32, u32)> = keys
             .into_par_iter()
             .enumerate()
-            .flat_map_iter(|(shard, index)| {
+            .flat_map_iter(|(shard, keys)| {
                 let rankings = &rankings;
-                index.into_iter().map(move |(mut key, g)| {
+                keys.into_iter().enumerate().map(move |(g, mut key)| {
                     for (code, ranking) in key.iter_mut().zip(rankings) {
                         *code = ranking.rank(*code);
                     }
-                    (key, shard as u32, g)
+                    (key, shard as u32, g as u32)
                 })
             })
             .collect();
@@ -303,6 +318,7 @@ impl Groups {
             .iter()
             .map(|d| d.entries.iter().map(|e| decode_key(e)).collect())
             .collect();
+        // Rows are made in output order, so writing them reads memory in order.
         groups
             .into_par_iter()
             .map(|(key, shard, g)| {
