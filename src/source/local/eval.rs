@@ -1172,10 +1172,14 @@ fn encode_key(value: &Scalar<'_>, key: &mut Vec<u8>) {
             let text = value.as_str().unwrap_or_default();
             key.push(TAG_TEXT);
             // Zero bytes are escaped and a zero pair ends the text, so a prefix sorts first.
-            for &b in text.as_bytes() {
-                key.push(b);
-                if b == 0 {
-                    key.push(0xff);
+            if memchr::memchr(0, text.as_bytes()).is_none() {
+                key.extend_from_slice(text.as_bytes());
+            } else {
+                for &b in text.as_bytes() {
+                    key.push(b);
+                    if b == 0 {
+                        key.push(0xff);
+                    }
                 }
             }
             key.extend_from_slice(&[0, 0]);

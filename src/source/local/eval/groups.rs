@@ -3,13 +3,14 @@
 //! A group key is a few `u32` codes held inline, so finding a record's group hashes and compares
 //! 16 bytes and follows no pointer. Each key part codes its value: a non-negative integer below
 //! 2^31 (a port, a protocol, a count) stands for itself; any other value (text, null, a time, a
-//! large number) is looked up in the part's dictionary of order-preserving encoded values, which
-//! stays small for the columns people group by (interfaces, addresses, actions). A `by` list of
-//! more than four expressions shares the last part: their encodings, concatenated, are one
-//! dictionary value.
+//! large number) is looked up in the part's dictionary (text by its text, anything else by its
+//! order-preserving encoding), which stays small for the columns people group by (interfaces,
+//! addresses, actions). A `by` list of more than four expressions shares the last part: their
+//! encodings, concatenated, are one dictionary value.
 //!
-//! Each thread folds into its own `Groups`; merging translates the other thread's dictionary
-//! codes, shard by shard in parallel. Output order is the order of the values, as `encode_key` defines it.
+//! Each thread folds into its own `Groups`, spread over shards by a hash of the key values;
+//! merging translates the other thread's dictionary codes, then merges shard by shard in
+//! parallel. Output order is the order of the values, as `encode_key` defines it.
 
 use std::collections::hash_map::Entry;
 use std::hash::BuildHasher;
@@ -42,7 +43,10 @@ fn part_columns(keys: usize, p: usize) -> Range<usize> {
 /// Values that do not stand for themselves, by their `encode_key` bytes.
 #[derive(Debug, Default)]
 struct Dictionary {
+    /// Other values (and several key values that share a part), by their encoding.
     codes: FxHashMap<Box<[u8]>, Coded>,
+    /// Single text values, by their text: looked up without encoding them.
+    texts: FxHashMap<Box<str>, Coded>,
     entries: Vec<Box<[u8]>>,
 }
 
@@ -51,10 +55,17 @@ struct Dictionary {
 type Coded = (u32, u64);
 
 impl Dictionary {
+    /// Codes a value that is not a single text by its encoding.
     fn intern(&mut self, encoded: &[u8]) -> Coded {
         if let Some(&coded) = self.codes.get(encoded) {
             return coded;
         }
+        let coded = self.add(encoded);
+        self.codes.insert(encoded.into(), coded);
+        coded
+    }
+
+    fn add(&mut self, encoded: &[u8]) -> Coded {
         // 2^31 distinct values of one column would take far more memory than any machine
         // this runs on has, so the count always fits.
         let code = DIRECT
@@ -62,9 +73,30 @@ impl Dictionary {
                 .ok()
                 .filter(|&n| n < DIRECT)
                 .expect("fewer than 2^31 distinct values in one group-by column");
-        let coded = (code, rustc_hash::FxBuildHasher.hash_one(encoded));
         self.entries.push(encoded.into());
-        self.codes.insert(encoded.into(), coded);
+        (code, rustc_hash::FxBuildHasher.hash_one(encoded))
+    }
+
+    /// How `other`'s codes read in this dictionary (indexed by their code - `DIRECT`).
+    fn translate(&mut self, other: &Dictionary, scratch: &mut Vec<u8>) -> Vec<u32> {
+        let mut map = vec![0; other.entries.len()];
+        for (text, &(code, _)) in &other.texts {
+            map[(code - DIRECT) as usize] = self.text(text, scratch).0;
+        }
+        for (encoded, &(code, _)) in &other.codes {
+            map[(code - DIRECT) as usize] = self.intern(encoded).0;
+        }
+        map
+    }
+
+    fn text(&mut self, text: &str, scratch: &mut Vec<u8>) -> Coded {
+        if let Some(&coded) = self.texts.get(text) {
+            return coded;
+        }
+        scratch.clear();
+        encode_key(&Scalar::Str(text), scratch);
+        let coded = self.add(scratch);
+        self.texts.insert(text.into(), coded);
         coded
     }
 
@@ -73,6 +105,8 @@ impl Dictionary {
             // `encode_key` writes booleans as the integers 0 and 1; so do codes.
             Scalar::Int(n) if (0..i64::from(DIRECT)).contains(&n) => (n as u32, n as u64),
             Scalar::Bool(b) => (u32::from(b), u64::from(b)),
+            Scalar::Str(text) => self.text(text, scratch),
+            Scalar::Owned(ref text) => self.text(text, scratch),
             _ => {
                 scratch.clear();
                 encode_key(value, scratch);
@@ -263,10 +297,11 @@ impl Groups {
             width,
         } = other;
         // Their dictionary codes, as mine.
+        let mut scratch = Vec::new();
         let translate: Vec<Vec<u32>> = dictionaries
             .iter()
             .zip(&mut self.dictionaries)
-            .map(|(theirs, mine)| theirs.entries.iter().map(|e| mine.intern(e).0).collect())
+            .map(|(theirs, mine)| mine.translate(theirs, &mut scratch))
             .collect();
         // Equal values hash alike in both, so each shard merges with its namesake only.
         self.shards
