@@ -79,6 +79,7 @@ pub fn resolve_source(args: &SourceArgs) -> Result<SourceSettings, SettingsError
             format,
             strict: args.strict,
             chunk_bytes: CHUNK_BYTES,
+            stream: false,
         }));
     }
     if args.log_groups.is_empty() && args.log_group_prefix.is_none() {

@@ -303,7 +303,11 @@ fn query_text(args: &QueryArgs) -> Result<(String, String)> {
 fn query(mut args: QueryArgs, env: &Environment) -> Result<()> {
     take_trailing_query(&mut args);
     let output = Output::new(&args.output, env.terminal);
-    let source = settings::resolve_source(&args.source)?;
+    let mut source = settings::resolve_source(&args.source)?;
+    if let SourceSettings::Local(options) = &mut source {
+        // JSON and CSV rows are written as they are made; a table needs them all first.
+        options.stream = !args.records && output.format != OutputFormat::Table;
+    }
     let window = settings::resolve_window(&args.window, env.now_s, source.default_since_s())?;
     let (text, origin) = query_text(&args)?;
     let parsed = parse_query(&text, &origin)?;
@@ -325,8 +329,12 @@ fn query(mut args: QueryArgs, env: &Environment) -> Result<()> {
     render::with_stdout(|out| -> Result<()> {
         match output.format {
             OutputFormat::Table => out.write_all(table::query_table(&result.table).as_bytes())?,
-            OutputFormat::Json => render::write_json(&result.table.as_keyed_rows(), out)?,
-            OutputFormat::Csv => csv_out::write_query_csv(&result.table, out)?,
+            OutputFormat::Json => render::write_json(&result.as_keyed_rows(), out)?,
+            OutputFormat::Csv => csv_out::write_query_csv(
+                &result.table.columns,
+                |row| result.try_for_each_row(row),
+                out,
+            )?,
         }
         Ok(())
     })

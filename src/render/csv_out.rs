@@ -12,42 +12,71 @@ fn finish(writer: csv::Writer<Vec<u8>>) -> Result<String, csv::Error> {
 
 pub fn query_csv(table: &Table) -> Result<String, csv::Error> {
     let mut bytes = Vec::new();
-    write_rows(table, &mut bytes)?;
+    let mut w = RowWriter::new(&mut bytes, &table.columns)?;
+    for row in &table.rows {
+        w.row(row)?;
+    }
+    w.finish()?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// Writes a table as CSV as it goes: an answer of millions of rows is never held twice.
-/// Errors are I/O errors as they are, so a closed pipe stays recognizable.
-pub fn write_query_csv(table: &Table, out: impl std::io::Write) -> std::io::Result<()> {
-    write_rows(table, out).map_err(|e| match e.into_kind() {
+/// Writes an answer as CSV as it goes: its rows come from `rows`, which calls the function it
+/// is given once a row (a table's rows, or groups made into rows one at a time), so an answer
+/// of millions of rows is never held twice. Errors are I/O errors as they are, so a closed
+/// pipe stays recognizable.
+pub fn write_query_csv(
+    columns: &[String],
+    rows: impl FnOnce(&mut dyn FnMut(&[Value]) -> Result<(), csv::Error>) -> Result<(), csv::Error>,
+    out: impl std::io::Write,
+) -> std::io::Result<()> {
+    let written = RowWriter::new(out, columns).and_then(|mut w| {
+        rows(&mut |row| w.row(row))?;
+        w.finish()
+    });
+    written.map_err(|e| match e.into_kind() {
         csv::ErrorKind::Io(io) => io,
         other => std::io::Error::other(format!("{other:?}")),
     })
 }
 
-fn write_rows(table: &Table, out: impl std::io::Write) -> Result<(), csv::Error> {
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record(&table.columns)?;
-    // No allocation a value: answers can hold millions of rows.
-    let mut field = String::new();
-    let mut digits = itoa::Buffer::new();
-    for row in &table.rows {
+/// A header, then rows of values, with no allocation a value.
+struct RowWriter<W: std::io::Write> {
+    w: csv::Writer<W>,
+    field: String,
+    digits: itoa::Buffer,
+}
+
+impl<W: std::io::Write> RowWriter<W> {
+    fn new(out: W, columns: &[String]) -> Result<Self, csv::Error> {
+        let mut w = csv::Writer::from_writer(out);
+        w.write_record(columns)?;
+        Ok(RowWriter {
+            w,
+            field: String::new(),
+            digits: itoa::Buffer::new(),
+        })
+    }
+
+    fn row(&mut self, row: &[Value]) -> Result<(), csv::Error> {
         for value in row {
             match value {
-                Value::Int(n) => w.write_field(digits.format(*n))?,
-                Value::Str(s) => w.write_field(s.as_bytes())?,
-                Value::Null => w.write_field("")?,
+                Value::Int(n) => self.w.write_field(self.digits.format(*n))?,
+                Value::Str(s) => self.w.write_field(s.as_bytes())?,
+                Value::Null => self.w.write_field("")?,
                 other => {
-                    field.clear();
-                    let _ = write!(field, "{other}");
-                    w.write_field(&field)?;
+                    self.field.clear();
+                    let _ = write!(self.field, "{other}");
+                    self.w.write_field(&self.field)?;
                 }
             }
         }
-        w.write_record(None::<&[u8]>)?;
+        self.w.write_record(None::<&[u8]>)
     }
-    w.flush()?;
-    Ok(())
+
+    fn finish(mut self) -> Result<(), csv::Error> {
+        self.w.flush()?;
+        Ok(())
+    }
 }
 
 /// One row per rule; an infeasible entry is one row with empty ports and its hint.

@@ -12,7 +12,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use crate::flow::FlowRecord;
 
@@ -133,28 +133,7 @@ impl Table {
         self.columns.iter().position(|c| c == name)
     }
 
-    /// Rows as objects keyed by column name, for JSON.
-    /// The rows as a JSON array of objects, serialized without copying them.
-    pub fn as_keyed_rows(&self) -> KeyedRows<'_> {
-        KeyedRows(self)
     }
-
-    pub fn keyed_rows(&self) -> impl Iterator<Item = KeyedRow<'_>> {
-        self.rows.iter().map(move |values| KeyedRow {
-            columns: &self.columns,
-            values,
-        })
-    }
-}
-
-/// A table's rows, serialized as an array of objects.
-pub struct KeyedRows<'a>(&'a Table);
-
-impl Serialize for KeyedRows<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.keyed_rows())
-    }
-}
 
 /// A row borrowed with its column names; serializes as a JSON object.
 pub struct KeyedRow<'a> {
@@ -216,6 +195,47 @@ pub struct QueryOutput {
     pub records: Vec<FlowRecord>,
     /// Records that passed the query's record stages (its filters).
     pub records_matched: u64,
+    /// The rows of a `stats` answer left to be made as they are written (asked for with
+    /// `LocalOptions::stream`); `table` then has the columns and no rows.
+    pub stream: Option<local::eval::SortedGroups>,
+}
+
+impl QueryOutput {
+    /// Calls `f` with each row of the answer in order, whether its rows are held in `table` or
+    /// made one at a time from `stream`.
+    pub fn try_for_each_row<E>(
+        &self,
+        mut f: impl FnMut(&[Value]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        match &self.stream {
+            Some(groups) => groups.try_for_each(f),
+            None => self.table.rows.iter().try_for_each(|row| f(row)),
+        }
+    }
+
+    pub fn row_count(&self) -> usize {
+        self.stream
+            .as_ref()
+            .map_or(self.table.rows.len(), |groups| groups.len())
+    }
+
+    /// The rows as a JSON array of objects keyed by column, serialized as they are made.
+    pub fn as_keyed_rows(&self) -> KeyedRows<'_> {
+        KeyedRows(self)
+    }
+}
+
+/// An answer's rows, serialized as an array of objects.
+pub struct KeyedRows<'a>(&'a QueryOutput);
+
+impl Serialize for KeyedRows<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.0.row_count()))?;
+        let columns = &self.0.table.columns;
+        self.0
+            .try_for_each_row(|values| seq.serialize_element(&KeyedRow { columns, values }))?;
+        seq.end()
+    }
 }
 
 /// The inclusive time window a run covers, in epoch seconds; either end may be open.

@@ -215,6 +215,7 @@ impl RemoteSource<'_> {
                 records_matched: records.len() as u64,
                 table,
                 records,
+                stream: None,
             };
             return Ok((output, statistics, queries, warnings));
         }
@@ -249,6 +250,7 @@ impl RemoteSource<'_> {
             records_matched: statistics.records_matched.max(0.0) as u64,
             table,
             records: Vec::new(),
+            stream: None,
         };
         Ok((output, statistics, queries, warnings))
     }

@@ -28,7 +28,7 @@ use crate::insights::render::render_expr;
 use crate::source::{Table, Value};
 
 mod groups;
-pub use groups::Groups;
+pub use groups::{Groups, SortedGroups};
 
 /// A query the engine cannot run, with the reason in the user's terms.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -1264,13 +1264,18 @@ impl Partial {
 pub struct Finished {
     pub table: Table,
     pub records: Vec<FlowRecord>,
+    /// With `stream`, the rows of a `stats` answer that nothing follows: `table` has its
+    /// columns and no rows.
+    pub stream: Option<SortedGroups>,
 }
 
 /// The hidden column that, with `--records`, numbers the record each raw row came from.
 const RECORD_COLUMN: &str = "\u{1}record";
 
-/// Finishes a query: turns the merged partial into rows and runs the post-stage commands.
-pub fn finish(shape: &QueryShape, partial: Partial) -> Result<Finished, PlanError> {
+/// Finishes a query: turns the merged partial into rows and runs the post-stage commands. With
+/// `stream`, a `stats` answer by keys that no command follows is left as sorted groups, to be
+/// made into rows one at a time as they are written.
+pub fn finish(shape: &QueryShape, partial: Partial, stream: bool) -> Result<Finished, PlanError> {
     let (columns, rows, records): (Vec<String>, Vec<Vec<Value>>, Vec<Option<FlowRecord>>) =
         match (partial, &shape.stats) {
             (Partial::Groups(groups), Some(stats)) => {
@@ -1284,7 +1289,18 @@ pub fn finish(shape: &QueryShape, partial: Partial) -> Result<Finished, PlanErro
                         .clone()
                         .unwrap_or_else(|| aggregate_name(a.func, &a.arg))
                 }));
-                let mut rows = groups.into_rows();
+                let sorted = groups.sorted();
+                if stream && shape.post.is_empty() && !stats.by.is_empty() {
+                    return Ok(Finished {
+                        table: Table {
+                            columns,
+                            rows: Vec::new(),
+                        },
+                        records: Vec::new(),
+                        stream: Some(sorted),
+                    });
+                }
+                let mut rows = sorted.into_rows();
                 if rows.is_empty() && stats.by.is_empty() {
                     // A total over nothing is still one row: count 0, other aggregates null.
                     rows.push(
@@ -1451,6 +1467,7 @@ fn apply_post(
     Ok(Finished {
         table: Table { columns, rows },
         records,
+        stream: None,
     })
 }
 

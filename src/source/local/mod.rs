@@ -47,6 +47,9 @@ pub struct LocalOptions {
     pub format: LogFormat,
     pub strict: bool,
     pub chunk_bytes: u64,
+    /// Leave `stats` answers by keys that no command follows as sorted groups
+    /// (`QueryOutput::stream`), for a caller that writes rows as it goes.
+    pub stream: bool,
 }
 
 /// One question for a run: a parsed query, and whether to return whole records.
@@ -104,6 +107,7 @@ pub fn run(
         default_format: Arc::new(options.format.clone()),
         window,
         progress,
+        stream: options.stream,
     };
     execute(&ctx, options.strict, &units, skipped)
 }
@@ -133,6 +137,7 @@ pub fn run_messages(
         default_format: Arc::new(format.clone()),
         window,
         progress: &NoProgress,
+        stream: false,
     };
     execute(&ctx, strict, &units, 0)
 }
@@ -249,11 +254,12 @@ fn execute(
             tagged.sort_by_key(|(index, _)| *index);
             all.extend(tagged.into_iter().flat_map(|(_, r)| r));
         }
-        let finished = eval::finish(shape, partial)?;
+        let finished = eval::finish(shape, partial, ctx.stream)?;
         outputs.push(QueryOutput {
             table: finished.table,
             records: finished.records,
             records_matched: matched,
+            stream: finished.stream,
         });
     }
     statistics.records_matched = outputs.first().map_or(0, |o| o.records_matched);
@@ -406,6 +412,7 @@ struct RunContext<'a> {
     default_format: Arc<LogFormat>,
     window: Window,
     progress: &'a dyn Progress,
+    stream: bool,
 }
 
 /// The plans of every query for one layout, with the columns the reader needs.

@@ -71,6 +71,7 @@ fn options(path: &std::path::Path, chunk_bytes: u64) -> LocalOptions {
         format: LogFormat::default_v2(),
         strict: false,
         chunk_bytes,
+        stream: false,
     }
 }
 
@@ -679,4 +680,62 @@ fn a_line_that_is_not_utf8_is_counted_with_its_line_number() {
         assert_eq!(stats.malformed_examples[0].line, 6, "chunk {chunk}");
         assert_eq!(stats.malformed_examples[0].reason, "not UTF-8 text");
     }
+}
+
+/// A streamed answer (`LocalOptions::stream`) has the rows a held one has, in the same order,
+/// across the chunks rows are made in; with commands after `stats` nothing is streamed.
+#[test]
+fn streamed_stats_rows_are_the_held_rows() {
+    let content: String = (0..40_000)
+        .map(|i| {
+            format!(
+                "2 123 eni-{} 10.0.0.1 10.0.0.2 40000 {} 6 1 {} 1000 1005 ACCEPT OK\n",
+                i % 7,
+                i % 20_011,
+                i
+            )
+        })
+        .collect();
+    let f = file(&content);
+    let answer = |query: &str, stream: bool| {
+        let spec = QuerySpec {
+            query: parse(query).unwrap(),
+            records: false,
+        };
+        let options = LocalOptions {
+            stream,
+            ..options(&f.path, 100_000)
+        };
+        run(&options, &[spec], Window::default(), &NoProgress)
+            .unwrap()
+            .outputs
+            .remove(0)
+    };
+    let query = "stats count(*) as n, sum(bytes) as b by interfaceId, dstPort";
+    let held = answer(query, false);
+    assert!(held.stream.is_none());
+    let streamed = answer(query, true);
+    assert!(streamed.table.rows.is_empty());
+    assert_eq!(streamed.table.columns, held.table.columns);
+    assert_eq!(streamed.row_count(), held.table.rows.len());
+    let mut rows = Vec::new();
+    streamed
+        .try_for_each_row(|row| {
+            rows.push(row.to_vec());
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+    // 7 and 20,011 are coprime: every line is a group of its own.
+    assert_eq!(rows.len(), 40_000);
+    assert_eq!(rows, held.table.rows);
+    // A failing consumer stops the rows early.
+    let mut seen = 0;
+    let stopped = streamed.try_for_each_row(|_| {
+        seen += 1;
+        if seen == 20_000 { Err("stop") } else { Ok(()) }
+    });
+    assert_eq!((stopped, seen), (Err("stop"), 20_000));
+    let sorted = answer(&format!("{query} | sort n desc"), true);
+    assert!(sorted.stream.is_none());
+    assert_eq!(sorted.table.rows.len(), held.table.rows.len());
 }

@@ -119,6 +119,7 @@ impl Dictionary {
 /// A dictionary's codes in value order. Direct integers sit between the entries that sort
 /// before the integer 0 (nulls, negative numbers) and those after (everything else), since
 /// every integer in between is direct; so ranks fit in a `u32` and map back to codes.
+#[derive(Debug, Clone)]
 struct Ranking {
     /// Entries (as indexes) in value order.
     order: Vec<u32>,
@@ -318,8 +319,8 @@ impl Groups {
         self.shards.iter().all(|s| s.index.is_empty())
     }
 
-    /// One row a group, key values then aggregates, in the order of the key values.
-    pub(super) fn into_rows(self) -> Vec<Vec<Value>> {
+    /// The groups in the order of their key values, for rows.
+    pub(super) fn sorted(self) -> SortedGroups {
         let Groups {
             shards,
             dictionaries,
@@ -349,29 +350,95 @@ impl Groups {
             })
             .collect();
         groups.par_sort_unstable();
-        let decoded: Vec<Vec<Vec<Value>>> = dictionaries
+        let decoded = dictionaries
             .iter()
             .map(|d| d.entries.iter().map(|e| decode_key(e)).collect())
             .collect();
-        // Rows are made in output order, so writing them reads memory in order.
-        groups
-            .into_par_iter()
-            .map(|(key, shard, g)| {
-                let mut row = Vec::with_capacity(decoded.len() + width);
-                for ((&rank, values), ranking) in key.iter().zip(&decoded).zip(&rankings) {
-                    let code = ranking.code(rank);
-                    if code < DIRECT {
-                        row.push(Value::Int(i64::from(code)));
-                    } else {
-                        row.extend(values[(code - DIRECT) as usize].iter().cloned());
+        SortedGroups {
+            groups,
+            rankings,
+            decoded,
+            states,
+            width,
+        }
+    }
+}
+
+/// Groups in the order of their key values, ready to become rows: all at once (`into_rows`) or
+/// one at a time as they are written (`try_for_each`), which never holds them all as rows.
+#[derive(Debug, Clone)]
+pub struct SortedGroups {
+    /// Key ranks, shard and group number.
+    groups: Vec<(Key, u32, u32)>,
+    rankings: Vec<Ranking>,
+    /// Each part's dictionary entries, decoded.
+    decoded: Vec<Vec<Vec<Value>>>,
+    /// Each shard's states.
+    states: Vec<Vec<AggState>>,
+    width: usize,
+}
+
+impl SortedGroups {
+    pub fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// Writes the row of one group into `row`: key values, then aggregates.
+    fn row(&self, &(key, shard, g): &(Key, u32, u32), row: &mut Vec<Value>) {
+        for ((&rank, values), ranking) in key.iter().zip(&self.decoded).zip(&self.rankings) {
+            let code = ranking.code(rank);
+            if code < DIRECT {
+                row.push(Value::Int(i64::from(code)));
+            } else {
+                row.extend(values[(code - DIRECT) as usize].iter().cloned());
+            }
+        }
+        let start = g as usize * self.width;
+        row.extend(
+            self.states[shard as usize][start..start + self.width]
+                .iter()
+                .map(AggState::finish),
+        );
+    }
+
+    /// Calls `f` with each row in order. Rows are made a chunk at a time, in parallel, by a
+    /// thread that works on the next chunk while `f` gets this one; memory holds two chunks.
+    pub fn try_for_each<E>(&self, mut f: impl FnMut(&[Value]) -> Result<(), E>) -> Result<(), E> {
+        const CHUNK: usize = 1 << 14;
+        std::thread::scope(|scope| {
+            let (chunks, made) = std::sync::mpsc::sync_channel(1);
+            scope.spawn(move || {
+                for groups in self.groups.chunks(CHUNK) {
+                    // A receiver gone (`f` failed) ends the work.
+                    if chunks.send(self.rows(groups)).is_err() {
+                        break;
                     }
                 }
-                let start = g as usize * width;
-                row.extend(
-                    states[shard as usize][start..start + width]
-                        .iter()
-                        .map(AggState::finish),
-                );
+            });
+            for rows in made {
+                for row in &rows {
+                    f(row)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Every row, made in parallel and in output order, so writing them reads memory in order.
+    pub(super) fn into_rows(self) -> Vec<Vec<Value>> {
+        self.rows(&self.groups)
+    }
+
+    fn rows(&self, groups: &[(Key, u32, u32)]) -> Vec<Vec<Value>> {
+        groups
+            .par_iter()
+            .map(|group| {
+                let mut row = Vec::with_capacity(self.decoded.len() + self.width);
+                self.row(group, &mut row);
                 row
             })
             .collect()
