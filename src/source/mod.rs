@@ -132,8 +132,7 @@ impl Table {
     pub fn column(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c == name)
     }
-
-    }
+}
 
 /// A row borrowed with its column names; serializes as a JSON object.
 pub struct KeyedRow<'a> {

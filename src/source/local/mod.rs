@@ -155,6 +155,8 @@ fn execute(
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let accs = rayon::broadcast(|_| -> Result<Acc, InputError> {
+        // A panic stops the other workers too, like an error.
+        let _stop = StopOnPanic(&failed);
         let mut acc = Acc::new(shapes);
         while !failed.load(Ordering::Relaxed) {
             let index = next.fetch_add(1, Ordering::Relaxed);
@@ -171,9 +173,11 @@ fn execute(
         }
         Ok(acc)
     });
+    // The first error, before any merging.
+    let accs = accs.into_iter().collect::<Result<Vec<Acc>, InputError>>()?;
     let mut acc = Acc::new(shapes);
     for other in accs {
-        acc.merge(other?);
+        acc.merge(other);
     }
     if !acc.changed.is_empty() {
         // A header inside a chunked file changed its layout: the chunks after it were read
@@ -268,6 +272,17 @@ fn execute(
         statistics,
         warnings,
     })
+}
+
+/// Sets the flag when the thread it lives on unwinds.
+struct StopOnPanic<'a>(&'a AtomicBool);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 /// What a thread accumulates: merged aggregation states, raw rows tagged with their unit

@@ -407,10 +407,12 @@ impl SortedGroups {
 
     /// Calls `f` with each row in order. Rows are made a chunk at a time, in parallel, by a
     /// thread that works on the next chunk while `f` gets this one; memory holds two chunks.
+    /// Call it from outside the rayon pool: it waits on a thread that needs the pool.
     pub fn try_for_each<E>(&self, mut f: impl FnMut(&[Value]) -> Result<(), E>) -> Result<(), E> {
         const CHUNK: usize = 1 << 14;
         std::thread::scope(|scope| {
-            let (chunks, made) = std::sync::mpsc::sync_channel(1);
+            // A rendezvous: a chunk is handed over when `f` is ready for it.
+            let (chunks, made) = std::sync::mpsc::sync_channel(0);
             scope.spawn(move || {
                 for groups in self.groups.chunks(CHUNK) {
                     // A receiver gone (`f` failed) ends the work.
