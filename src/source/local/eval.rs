@@ -949,40 +949,95 @@ impl Plan {
     }
 }
 
-/// Aggregation state of one group.
+/// Aggregation state of one group. Groups hold millions of these, so each is 24 bytes: the
+/// running sum, minimum or maximum is one variant a kind of value.
 #[derive(Debug, Clone)]
 enum AggState {
     Count(u64),
-    Distinct(FxHashSet<Vec<u8>>),
-    Sum {
-        int: i64,
-        float: f64,
-        floats: bool,
-        seen: bool,
-    },
+    Distinct(Box<FxHashSet<Vec<u8>>>),
+    /// `sum` before its first number; then exact while the integers fit; then floating.
+    SumNone,
+    SumInt(i64),
+    SumFloat(f64),
     Avg {
         sum: f64,
         n: u64,
     },
-    Min(Option<Value>),
-    Max(Option<Value>),
+    MinNone,
+    MinInt(i64),
+    MinFloat(f64),
+    MinTime(i64),
+    MinText(Arc<str>),
+    MaxNone,
+    MaxInt(i64),
+    MaxFloat(f64),
+    MaxTime(i64),
+    MaxText(Arc<str>),
 }
 
 impl AggState {
     fn new(func: AggFunc) -> Self {
         match func {
             AggFunc::Count => AggState::Count(0),
-            AggFunc::CountDistinct => AggState::Distinct(FxHashSet::default()),
-            AggFunc::Sum => AggState::Sum {
-                int: 0,
-                float: 0.0,
-                floats: false,
-                seen: false,
-            },
+            AggFunc::CountDistinct => AggState::Distinct(Box::default()),
+            AggFunc::Sum => AggState::SumNone,
             AggFunc::Avg => AggState::Avg { sum: 0.0, n: 0 },
-            AggFunc::Min => AggState::Min(None),
-            AggFunc::Max => AggState::Max(None),
+            AggFunc::Min => AggState::MinNone,
+            AggFunc::Max => AggState::MaxNone,
         }
+    }
+
+    /// The minimum or maximum so far, if this is one and has a value.
+    fn bound(&self) -> Option<Scalar<'_>> {
+        match self {
+            AggState::MinInt(n) | AggState::MaxInt(n) => Some(Scalar::Int(*n)),
+            AggState::MinFloat(x) | AggState::MaxFloat(x) => Some(Scalar::Float(*x)),
+            AggState::MinTime(t) | AggState::MaxTime(t) => Some(Scalar::Time(*t)),
+            AggState::MinText(s) | AggState::MaxText(s) => Some(Scalar::Str(s)),
+            _ => None,
+        }
+    }
+
+    fn is_min(&self) -> bool {
+        matches!(
+            self,
+            AggState::MinNone
+                | AggState::MinInt(_)
+                | AggState::MinFloat(_)
+                | AggState::MinTime(_)
+                | AggState::MinText(_)
+        )
+    }
+
+    /// A minimum (or maximum) holding `value`.
+    fn bound_of(min: bool, value: Value) -> Self {
+        match (min, value) {
+            (true, Value::Null) => AggState::MinNone,
+            (true, Value::Int(n)) => AggState::MinInt(n),
+            (true, Value::Float(x)) => AggState::MinFloat(x),
+            (true, Value::Time(t)) => AggState::MinTime(t),
+            (true, Value::Str(s)) => AggState::MinText(s),
+            (false, Value::Null) => AggState::MaxNone,
+            (false, Value::Int(n)) => AggState::MaxInt(n),
+            (false, Value::Float(x)) => AggState::MaxFloat(x),
+            (false, Value::Time(t)) => AggState::MaxTime(t),
+            (false, Value::Str(s)) => AggState::MaxText(s),
+        }
+    }
+
+    /// Adds a number to a sum: exact while integers fit, floating after.
+    fn add(&mut self, number: Number) {
+        *self = match (&*self, number) {
+            (AggState::SumNone, Number::Int(n)) => AggState::SumInt(n),
+            (AggState::SumNone, Number::Float(x)) => AggState::SumFloat(x),
+            (AggState::SumInt(a), Number::Int(n)) => match a.checked_add(n) {
+                Some(total) => AggState::SumInt(total),
+                None => AggState::SumFloat(*a as f64 + n as f64),
+            },
+            (AggState::SumInt(a), Number::Float(x)) => AggState::SumFloat(*a as f64 + x),
+            (AggState::SumFloat(a), number) => AggState::SumFloat(a + number.as_f64()),
+            _ => return,
+        };
     }
 
     fn update(&mut self, value: Option<&Scalar<'_>>, key: &mut Vec<u8>) {
@@ -1006,110 +1061,57 @@ impl AggState {
                     set.insert(key.clone());
                 }
             }
-            AggState::Sum {
-                int,
-                float,
-                floats,
-                seen,
-            } => match value.as_number() {
-                Some(Number::Int(n)) if !*floats => {
-                    *seen = true;
-                    match int.checked_add(n) {
-                        Some(total) => *int = total,
-                        None => {
-                            *floats = true;
-                            *float = *int as f64 + n as f64;
-                        }
-                    }
+            AggState::SumNone | AggState::SumInt(_) | AggState::SumFloat(_) => {
+                if let Some(number) = value.as_number() {
+                    self.add(number);
                 }
-                Some(number) => {
-                    if !*floats {
-                        *floats = true;
-                        *float = *int as f64;
-                    }
-                    *seen = true;
-                    *float += number.as_f64();
-                }
-                None => {}
-            },
+            }
             AggState::Avg { sum, n } => {
                 if let Some(number) = value.as_number() {
                     *sum += number.as_f64();
                     *n += 1;
                 }
             }
-            AggState::Min(current) => {
-                if current.as_ref().is_none_or(|c| {
+            _ => {
+                let min = self.is_min();
+                let replace = self.bound().is_none_or(|current| {
                     value
-                        .compare(&Scalar::from_value(c))
-                        .is_some_and(|o| o.is_lt())
-                }) {
-                    *current = Some(value.to_value());
-                }
-            }
-            AggState::Max(current) => {
-                if current.as_ref().is_none_or(|c| {
-                    value
-                        .compare(&Scalar::from_value(c))
-                        .is_some_and(|o| o.is_gt())
-                }) {
-                    *current = Some(value.to_value());
+                        .compare(&current)
+                        .is_some_and(|o| if min { o.is_lt() } else { o.is_gt() })
+                });
+                if replace {
+                    *self = AggState::bound_of(min, value.to_value());
                 }
             }
         }
     }
 
     fn merge(&mut self, other: AggState) {
-        match (self, other) {
+        match (&mut *self, other) {
             (AggState::Count(a), AggState::Count(b)) => *a += b,
-            (AggState::Distinct(a), AggState::Distinct(b)) => a.extend(b),
-            (
-                AggState::Sum {
-                    int,
-                    float,
-                    floats,
-                    seen,
-                },
-                AggState::Sum {
-                    int: int2,
-                    float: float2,
-                    floats: floats2,
-                    seen: seen2,
-                },
-            ) => {
-                *seen |= seen2;
-                let exact = (!*floats && !floats2)
-                    .then(|| int.checked_add(int2))
-                    .flatten();
-                match exact {
-                    Some(total) => *int = total,
-                    None => {
-                        let a = if *floats { *float } else { *int as f64 };
-                        let b = if floats2 { float2 } else { int2 as f64 };
-                        *floats = true;
-                        *float = a + b;
-                    }
-                }
-            }
+            (AggState::Distinct(a), AggState::Distinct(b)) => a.extend(*b),
+            (AggState::SumNone | AggState::SumInt(_) | AggState::SumFloat(_), b) => match b {
+                AggState::SumInt(n) => self.add(Number::Int(n)),
+                AggState::SumFloat(x) => self.add(Number::Float(x)),
+                _ => {}
+            },
             (AggState::Avg { sum, n }, AggState::Avg { sum: s2, n: n2 }) => {
                 *sum += s2;
                 *n += n2;
             }
-            (AggState::Min(a), AggState::Min(b)) => {
-                if let Some(b) = b
-                    && a.as_ref().is_none_or(|x| b.total_cmp(x).is_lt())
-                {
-                    *a = Some(b);
+            (a, b) => {
+                let min = a.is_min();
+                let (Some(theirs), mine) = (b.bound().map(|s| s.to_value()), a.bound()) else {
+                    return;
+                };
+                let replace = mine.is_none_or(|m| {
+                    let o = theirs.total_cmp(&m.to_value());
+                    if min { o.is_lt() } else { o.is_gt() }
+                });
+                if replace {
+                    *self = AggState::bound_of(min, theirs);
                 }
             }
-            (AggState::Max(a), AggState::Max(b)) => {
-                if let Some(b) = b
-                    && a.as_ref().is_none_or(|x| b.total_cmp(x).is_gt())
-                {
-                    *a = Some(b);
-                }
-            }
-            _ => {}
         }
     }
 
@@ -1117,16 +1119,11 @@ impl AggState {
         match self {
             AggState::Count(n) => Value::Int(i64::try_from(*n).unwrap_or(i64::MAX)),
             AggState::Distinct(set) => Value::Int(i64::try_from(set.len()).unwrap_or(i64::MAX)),
-            AggState::Sum { seen: false, .. } => Value::Null,
-            AggState::Sum {
-                floats: true,
-                float,
-                ..
-            } => Value::Float(*float),
-            AggState::Sum { int, .. } => Value::Int(*int),
+            AggState::SumInt(n) => Value::Int(*n),
+            AggState::SumFloat(x) => Value::Float(*x),
             AggState::Avg { n: 0, .. } => Value::Null,
             AggState::Avg { sum, n } => Value::Float(*sum / *n as f64),
-            AggState::Min(v) | AggState::Max(v) => v.clone().unwrap_or(Value::Null),
+            other => other.bound().map_or(Value::Null, |b| b.to_value()),
         }
     }
 }
@@ -1677,6 +1674,11 @@ fn combine(func: AggFunc, current: &Value, new: &Value, n: u32, approximate: &mu
 mod key_tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn an_aggregation_state_is_24_bytes() {
+        assert_eq!(std::mem::size_of::<AggState>(), 24);
+    }
 
     fn scalar(v: &Value) -> Scalar<'_> {
         Scalar::from_value(v)

@@ -579,33 +579,43 @@ proptest! {
         let value = |v: Option<i64>| v.map_or(Value::Null, Value::Int);
         for (query, key) in [
             (
-                "stats count(*) as n, sum(packets) as p by interfaceId, bytes - 1000 as b, dstPort",
+                                "stats count(*) as n, sum(packets) as p, min(srcAddr) as lo, max(bytes) as hi, sum(bytes) as sb by interfaceId, bytes - 1000 as b, dstPort",
                 Box::new(|r: &GroupRec| vec![s(&r.0), value(r.4.map(|b| b - 1000)), value(r.2)]) as Box<dyn Fn(&GroupRec) -> Vec<Value>>,
             ),
             (
-                "stats count(*) as n, sum(packets) as p by protocol, interfaceId, dstPort, srcAddr, bytes, action",
+                                "stats count(*) as n, sum(packets) as p, min(srcAddr) as lo, max(bytes) as hi, sum(bytes) as sb by protocol, interfaceId, dstPort, srcAddr, bytes, action",
                 Box::new(|r: &GroupRec| vec![Value::Int(r.3), s(&r.0), value(r.2), s(&r.1), value(r.4), s("ACCEPT")]),
             ),
         ] {
-            let mut model: Vec<(Vec<Value>, i64, i64)> = Vec::new();
+                        // Key, then count, packets, least source, most bytes, sum of bytes (nulls skipped).
+            type Entry = (Vec<Value>, i64, i64, String, Option<i64>, Option<i64>);
+            let mut model: Vec<Entry> = Vec::new();
             for r in &records {
                 let k = key(r);
-                match model.iter_mut().find(|(mk, _, _)| *mk == k) {
-                    Some(entry) => {
-                        entry.1 += 1;
-                        entry.2 += r.5;
+                let plus = |a: Option<i64>, b: Option<i64>| match (a, b) {
+                    (Some(a), Some(b)) => Some(a + b),
+                    (a, b) => a.or(b),
+                };
+                match model.iter_mut().find(|e| e.0 == k) {
+                    Some(e) => {
+                        e.1 += 1;
+                        e.2 += r.5;
+                        if r.1 < e.3 {
+                            e.3 = r.1.clone();
+                        }
+                        e.4 = e.4.max(r.4);
+                        e.5 = plus(e.5, r.4);
                     }
-                    None => model.push((k, 1, r.5)),
+                    None => model.push((k, 1, r.5, r.1.clone(), r.4, r.4)),
                 }
             }
-            model.sort_by(|(a, _, _), (b, _, _)| {
-                a.iter().zip(b).map(|(x, y)| x.total_cmp(y)).find(|o| o.is_ne()).unwrap_or(std::cmp::Ordering::Equal)
+            model.sort_by(|a, b| {
+                a.0.iter().zip(&b.0).map(|(x, y)| x.total_cmp(y)).find(|o| o.is_ne()).unwrap_or(std::cmp::Ordering::Equal)
             });
             let expected: Vec<Vec<Value>> = model
                 .into_iter()
-                .map(|(mut k, n, p)| {
-                    k.push(Value::Int(n));
-                    k.push(Value::Int(p));
+                .map(|(mut k, n, p, lo, hi, sb)| {
+                    k.extend([Value::Int(n), Value::Int(p), s(&lo), value(hi), value(sb)]);
                     k
                 })
                 .collect();
