@@ -1,8 +1,8 @@
 //! Printing results: tables for people, JSON and CSV for scripts.
 //!
 //! The only code that writes to stdout. It formats what analyses decided and never decides
-//! anything itself. Everything it writes is built as a string first, so a closed pipe is
-//! noticed in one place (`write_stdout`).
+//! anything itself. Everything goes through one buffered writer (`with_stdout`), so a closed
+//! pipe is noticed in one place; large answers are written as they are rendered.
 
 pub mod csv_out;
 pub mod emit;
@@ -13,7 +13,6 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-/// Writes the whole output to stdout.
 /// Writes to standard output through one buffer, for answers written as they are rendered.
 pub fn with_stdout<E: From<io::Error>>(
     write: impl FnOnce(&mut dyn Write) -> Result<(), E>,
@@ -24,10 +23,9 @@ pub fn with_stdout<E: From<io::Error>>(
     Ok(())
 }
 
+/// Writes the whole output to stdout.
 pub fn write_stdout(text: &str) -> io::Result<()> {
-    let mut out = io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()
+    with_stdout(|out| out.write_all(text.as_bytes()))
 }
 
 /// Pretty JSON with a trailing newline, written as it is rendered.
@@ -37,8 +35,8 @@ pub fn write_json<T: Serialize + ?Sized>(value: &T, out: &mut dyn Write) -> io::
 }
 
 /// Pretty JSON with a trailing newline.
-pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<String, serde_json::Error> {
-    let mut text = serde_json::to_string_pretty(value)?;
-    text.push('\n');
-    Ok(text)
+pub fn json<T: Serialize + ?Sized>(value: &T) -> io::Result<String> {
+    let mut bytes = Vec::new();
+    write_json(value, &mut bytes)?;
+    String::from_utf8(bytes).map_err(io::Error::other)
 }

@@ -272,6 +272,10 @@ pub fn units(files: &[InputFile], chunk_bytes: u64) -> Vec<Unit> {
 /// A line as read: its text, or its bytes when they are not UTF-8.
 pub type LineText<'a> = Result<&'a str, &'a [u8]>;
 
+fn line_text(bytes: &[u8]) -> LineText<'_> {
+    std::str::from_utf8(bytes).map_err(|_| bytes)
+}
+
 /// Calls `f` for each line of the unit (without its `\n`), with the number of bytes consumed
 /// so far (for progress). A chunk owns the lines that start inside its range.
 pub fn for_each_line(
@@ -357,10 +361,9 @@ fn split_lines(
                 if skip_first {
                     skip_first = false;
                 } else {
-                    let bytes = &block[start..newline];
                     f(match text {
                         Some(t) => Ok(&t[start..newline]),
-                        None => std::str::from_utf8(bytes).map_err(|_| bytes),
+                        None => line_text(&block[start..newline]),
                     });
                 }
                 pos += (newline + 1 - start) as u64;
@@ -388,8 +391,7 @@ fn split_lines(
         if n == 0 {
             let last_is_ours = end.is_none_or(|e| pos < e);
             if filled > 0 && last_is_ours && !skip_first {
-                let bytes = &buf[..filled];
-                f(std::str::from_utf8(bytes).map_err(|_| bytes));
+                f(line_text(&buf[..filled]));
             }
             return Ok(());
         }

@@ -194,6 +194,24 @@ struct Shard {
 }
 
 impl Shard {
+    /// The group of `key`, and whether it is new; a new group gets the states `new` gives.
+    fn group_of<I: IntoIterator<Item = AggState>>(
+        &mut self,
+        key: Key,
+        new: impl FnOnce() -> I,
+    ) -> (usize, bool) {
+        match self.index.entry(key) {
+            Entry::Occupied(o) => (*o.get() as usize, false),
+            Entry::Vacant(v) => {
+                let group = self.keys.len();
+                v.insert(group_number(group));
+                self.keys.push(key);
+                self.states.extend(new());
+                (group, true)
+            }
+        }
+    }
+
     /// Merges another thread's shard, whose dictionary codes `translate` maps to mine.
     fn absorb(&mut self, other: Shard, translate: &[Vec<u32>], width: usize) {
         let Shard {
@@ -210,18 +228,14 @@ impl Shard {
                     *code = map[(*code - DIRECT) as usize];
                 }
             }
-            let theirs = states.by_ref().take(width);
-            match self.index.entry(key) {
-                Entry::Occupied(o) => {
-                    let mine = *o.get() as usize * width;
-                    for (a, b) in self.states[mine..mine + width].iter_mut().zip(theirs) {
-                        a.merge(b);
-                    }
-                }
-                Entry::Vacant(v) => {
-                    v.insert(group_number(self.keys.len()));
-                    self.keys.push(key);
-                    self.states.extend(theirs);
+            let (group, new) = self.group_of(key, || states.by_ref().take(width));
+            if !new {
+                let mine = group * width;
+                for (a, b) in self.states[mine..mine + width]
+                    .iter_mut()
+                    .zip(states.by_ref().take(width))
+                {
+                    a.merge(b);
                 }
             }
         }
@@ -260,21 +274,12 @@ impl Groups {
             hash = (hash.rotate_left(5) ^ value_hash).wrapping_mul(SEED);
         }
         let shard = &mut self.shards[shard_of(hash)];
-        let group = match shard.index.entry(key) {
-            Entry::Occupied(o) => *o.get() as usize,
-            Entry::Vacant(v) => {
-                let group = shard.keys.len();
-                v.insert(group_number(group));
-                shard.keys.push(key);
-                shard.states.extend(
-                    stats
-                        .aggregates
-                        .iter()
-                        .map(|(func, _)| AggState::new(*func)),
-                );
-                group
-            }
-        };
+        let (group, _) = shard.group_of(key, || {
+            stats
+                .aggregates
+                .iter()
+                .map(|(func, _)| AggState::new(*func))
+        });
         let start = group * self.width;
         for ((_, arg), state) in stats.aggregates.iter().zip(&mut shard.states[start..]) {
             match arg {
