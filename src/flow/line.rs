@@ -8,17 +8,48 @@ use super::format::LogFormat;
 /// columns were padded still parse.
 pub fn split_tokens(line: &[u8], out: &mut Vec<(usize, usize)>) {
     out.clear();
-    // memchr finds the separators a vector at a time; runs of them delimit nothing.
+    // The separators of 64 bytes at a time are the set bits of one mask, made eight bytes at
+    // a time without branches; a token then costs a few instructions rather than a search call
+    // (a record's fields average 8 bytes). Runs of separators delimit nothing.
     let mut start = 0;
-    for separator in memchr::memchr2_iter(b' ', b'\t', line) {
-        if separator > start {
-            out.push((start, separator));
+    let blocks = line.chunks_exact(64);
+    // The last block is padded with bytes that separate nothing.
+    let mut last = [0u8; 64];
+    last[..blocks.remainder().len()].copy_from_slice(blocks.remainder());
+    for (b, block) in blocks.chain([&last[..]]).enumerate() {
+        let mut mask = 0u64;
+        for (w, word) in block.chunks_exact(8).enumerate() {
+            let word = u64::from_le_bytes(word.try_into().expect("chunks of 8 bytes"));
+            mask |= gather_high_bits(separator_bytes(word)) << (w * 8);
         }
-        start = separator + 1;
+        while mask != 0 {
+            let separator = b * 64 + mask.trailing_zeros() as usize;
+            if separator > start {
+                out.push((start, separator));
+            }
+            start = separator + 1;
+            mask &= mask - 1;
+        }
     }
     if line.len() > start {
         out.push((start, line.len()));
     }
+}
+
+/// The high bits of a word's eight bytes as the low eight bits, first byte lowest. Every other
+/// bit of `high` must be clear. The multiplier shifts byte k's high bit to bit 56 + k; no two
+/// of its partial products overlap, so nothing carries.
+fn gather_high_bits(high: u64) -> u64 {
+    ((high >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+}
+
+/// The high bit of each byte of `word` that is a space or a tab, and no other bit.
+fn separator_bytes(word: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    // A byte's high bit is set when it is zero: adding 0x7f to its low seven bits carries into
+    // the high bit unless they are all zero, and never into the next byte.
+    let zero_bytes = |x: u64| !(((x & LOW7) + LOW7) | x | LOW7);
+    zero_bytes(word ^ 0x2020_2020_2020_2020) | zero_bytes(word ^ 0x0909_0909_0909_0909)
 }
 
 /// What a line of a flow-log file is.
@@ -67,7 +98,7 @@ mod tests {
     proptest::proptest! {
         /// The tokens are what splitting on every space and tab and dropping empties gives.
         #[test]
-        fn tokens_match_a_plain_split(line in "[ \t a-z0-9-]{0,64}") {
+        fn tokens_match_a_plain_split(line in "[ \t a-z0-9\u{80}-\u{10ffff}\u{0}-\u{1f}-]{0,80}") {
             let plain: Vec<&str> = line.split([' ', '\t']).filter(|t| !t.is_empty()).collect();
             proptest::prop_assert_eq!(tokens(&line), plain);
         }

@@ -19,7 +19,7 @@ use ipnet::IpNet;
 use regex::Regex;
 use rustc_hash::FxHashSet;
 
-use super::value::{Number, Scalar, parse_i64};
+use super::value::{Number, Scalar};
 use crate::flow::{Field, FieldKind, FlowRecord, LogFormat, normalize_epoch_s};
 use crate::insights::ast::{
     AggArg, AggFunc, BinaryOp, Command, Expr, Function, Literal, ParsePattern, Query, UnaryOp,
@@ -120,6 +120,7 @@ trait Context<'a> {
 struct RecordContext<'a> {
     line: &'a str,
     spans: &'a [(usize, usize)],
+    ints: &'a [Option<i64>],
     slots: &'a [SlotKind],
     extras: &'a [Value],
     timestamp_ms: Option<i64>,
@@ -133,14 +134,16 @@ impl<'a> Context<'a> for RecordContext<'a> {
                     return Scalar::Null;
                 };
                 let token = &self.line[s..e];
-                if token == "-" {
-                    Scalar::Null
-                } else if *int {
-                    match parse_i64(token.as_bytes()) {
+                if *int {
+                    // Integer columns were parsed, once, when the record was checked; a record
+                    // whose token there is neither `-` nor a number never gets here.
+                    match self.ints.get(*index).copied().flatten() {
                         Some(n) if *epoch => Scalar::Int(normalize_epoch_s(n)),
                         Some(n) => Scalar::Int(n),
-                        None => Scalar::Str(token),
+                        None => Scalar::Null,
                     }
+                } else if token == "-" {
+                    Scalar::Null
                 } else {
                     Scalar::Str(token)
                 }
@@ -846,10 +849,13 @@ fn parse_regex(pattern: &ParsePattern) -> Result<(Regex, Vec<String>), PlanError
     }
 }
 
-/// One record to evaluate: its line, token spans and `@timestamp`.
+/// One record to evaluate: its line, token spans, `@timestamp` and its integer columns as
+/// parsed when the record was checked (by column; `None` for `-` and for columns not read as
+/// integers).
 pub struct RecordInput<'a> {
     pub line: &'a str,
     pub spans: &'a [(usize, usize)],
+    pub ints: &'a [Option<i64>],
     pub timestamp_ms: Option<i64>,
 }
 
@@ -888,6 +894,7 @@ impl Plan {
             let ctx = RecordContext {
                 line: input.line,
                 spans: input.spans,
+                ints: input.ints,
                 slots: &self.slots,
                 extras: &scratch.extras,
                 timestamp_ms: input.timestamp_ms,
@@ -921,6 +928,7 @@ impl Plan {
         let ctx = RecordContext {
             line: input.line,
             spans: input.spans,
+            ints: input.ints,
             slots: &self.slots,
             extras: &scratch.extras,
             timestamp_ms: input.timestamp_ms,
@@ -1241,6 +1249,14 @@ impl Partial {
             (Partial::Groups(a), Partial::Groups(b)) => a.merge(b),
             (Partial::Rows(a), Partial::Rows(b)) => a.extend(b),
             _ => {}
+        }
+    }
+
+    /// Finishes the work on every record fed so far (groups update their states a few
+    /// records late).
+    pub fn settle(&mut self) {
+        if let Partial::Groups(groups) = self {
+            groups.settle();
         }
     }
 

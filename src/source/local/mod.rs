@@ -506,6 +506,7 @@ impl RunContext<'_> {
         }
         let mut scratch = Scratch::default();
         let mut spans = Vec::with_capacity(32);
+        let mut ints: Vec<Option<i64>> = Vec::with_capacity(32);
         let mut line_number: u64 = 0;
         let caps: Vec<Option<usize>> = self.shapes.iter().map(QueryShape::row_cap).collect();
         let mut plan_error = None;
@@ -585,10 +586,12 @@ impl RunContext<'_> {
                 malformed(stats, reason);
                 return;
             }
+            ints.resize(spans.len(), None);
             for &i in &layout.int_columns {
                 let (s, e) = spans[i];
                 let token = &raw[s..e];
-                if token != b"-" && parse_i64(token).is_none() {
+                ints[i] = parse_i64(token);
+                if ints[i].is_none() && token != b"-" {
                     let column = &layout.format.columns()[i].name;
                     let token = String::from_utf8_lossy(token);
                     malformed(stats, format!("`{column}` is `{token}`, not a number"));
@@ -604,10 +607,10 @@ impl RunContext<'_> {
                     _ => {}
                 }
             }
-            let timestamp_ms = layout.start.and_then(|i| {
-                let (s, e) = spans[i];
-                parse_i64(&raw[s..e]).map(|v| normalize_epoch_s(v).saturating_mul(1000))
-            });
+            let timestamp_ms = layout
+                .start
+                .and_then(|i| ints[i])
+                .map(|v| normalize_epoch_s(v).saturating_mul(1000));
             if !self.window.is_unbounded() && timestamp_ms.is_none() {
                 stats.untimed_records += 1;
             }
@@ -621,6 +624,7 @@ impl RunContext<'_> {
             let input = RecordInput {
                 line,
                 spans: &spans,
+                ints: &ints,
                 timestamp_ms,
             };
             for (q, (plan, partial)) in layout.plans.iter().zip(&mut result.partials).enumerate() {
@@ -661,6 +665,9 @@ impl RunContext<'_> {
             }
         }
         result.lines = line_number;
+        for partial in &mut result.partials {
+            partial.settle();
+        }
         if let Some(e) = plan_error {
             // Layouts met inside files compile like the default one did; a failure here means
             // a field name conflicts with the query in a way only that layout shows.

@@ -39,6 +39,19 @@ impl<'a> Scalar<'a> {
         }
     }
 
+    /// The same value, owning its text.
+    pub fn into_owned(self) -> Scalar<'static> {
+        match self {
+            Scalar::Null => Scalar::Null,
+            Scalar::Bool(b) => Scalar::Bool(b),
+            Scalar::Int(n) => Scalar::Int(n),
+            Scalar::Float(x) => Scalar::Float(x),
+            Scalar::Str(s) => Scalar::Owned(s.to_owned()),
+            Scalar::Owned(s) => Scalar::Owned(s),
+            Scalar::Time(ms) => Scalar::Time(ms),
+        }
+    }
+
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Scalar::Str(s) => Some(s),

@@ -12,16 +12,16 @@
 //! merging translates the other thread's dictionary codes, then merges shard by shard in
 //! parallel. Output order is the order of the values, as `encode_key` defines it.
 
-use std::collections::hash_map::Entry;
+use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::ops::Range;
 
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use super::{AggState, CompiledStats, RecordContext, decode_key, encode_key};
+use super::{AggFunc, AggState, CompiledStats, RecordContext, decode_key, encode_key};
 use crate::source::Value;
-use crate::source::local::value::Scalar;
+use crate::source::local::value::{Number, Scalar};
 
 /// Key parts held inline.
 const PARTS: usize = 4;
@@ -177,69 +177,177 @@ const SHARDS: usize = 16;
 
 /// Groups of one `stats` command: each group's key indexes its aggregation states in one flat
 /// array of its shard (`width` states a group).
+///
+/// With millions of groups, finding a record's group and then its states are two reads from
+/// memory that is not in any cache. Records therefore go through two short queues: a record's
+/// slot is prefetched when it comes and its group found `FIND_AHEAD` records later; that
+/// group's states are prefetched then and updated `UPDATE_AHEAD` records later. The reads of
+/// several records overlap instead of waiting one after another. [`Groups::settle`] empties
+/// the queues; everything that reads the groups settles them first.
 #[derive(Debug, Default)]
 pub struct Groups {
     shards: Vec<Shard>,
     dictionaries: Vec<Dictionary>,
-    width: usize,
+    funcs: Vec<AggFunc>,
+    /// Records whose group is to be found.
+    finding: VecDeque<Finding>,
+    /// Records whose states are to be updated: shard and group.
+    updating: VecDeque<(u32, u32)>,
+    /// The aggregate arguments of the records in both queues, `funcs.len()` a record, in order
+    /// (`None` for `count(*)`).
+    args: VecDeque<Option<Scalar<'static>>>,
+    /// Scratch for `count_distinct`'s encodings.
+    scratch: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct Finding {
+    shard: u32,
+    key: Key,
+    slot_hash: u64,
+}
+
+const FIND_AHEAD: usize = 16;
+const UPDATE_AHEAD: usize = 8;
+
+/// A slot of a shard's open-addressing table: a key and its group number + 1 (0: empty), so
+/// one probe reads one cache line or two.
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    key: Key,
+    group: u32,
 }
 
 #[derive(Debug, Default)]
 struct Shard {
-    index: FxHashMap<Key, u32>,
-    /// Group keys in group order, so merging and finishing read keys and states in step
-    /// rather than jumping around the states in the index's order.
-    keys: Vec<Key>,
+    /// Linear probing; a power of two long, at most 3/4 full (empty before the first group).
+    slots: Vec<Slot>,
+    len: usize,
+    /// `width` states a group, in group order.
     states: Vec<AggState>,
 }
 
 impl Shard {
-    /// The group of `key`, and whether it is new; a new group gets the states `new` gives.
-    fn group_of<I: IntoIterator<Item = AggState>>(
-        &mut self,
-        key: Key,
-        new: impl FnOnce() -> I,
-    ) -> (usize, bool) {
-        match self.index.entry(key) {
-            Entry::Occupied(o) => (*o.get() as usize, false),
-            Entry::Vacant(v) => {
-                let group = self.keys.len();
-                v.insert(group_number(group));
-                self.keys.push(key);
-                self.states.extend(new());
-                (group, true)
-            }
+    fn prefetch(&self, slot_hash: u64) {
+        if !self.slots.is_empty() {
+            prefetch(&self.slots[slot_hash as usize & (self.slots.len() - 1)]);
         }
+    }
+
+    /// The group of `key`, and whether it is new: the caller then adds its states.
+    fn group_of(&mut self, key: Key, slot_hash: u64) -> (usize, bool) {
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = slot_hash as usize & mask;
+        loop {
+            let slot = &mut self.slots[i];
+            if slot.group == 0 {
+                let group = self.len;
+                *slot = Slot {
+                    key,
+                    group: group_number(group + 1),
+                };
+                self.len += 1;
+                return (group, true);
+            }
+            if slot.key == key {
+                return (slot.group as usize - 1, false);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn grow(&mut self) {
+        let size = (self.slots.len() * 2).max(64);
+        let old = std::mem::replace(&mut self.slots, vec![Slot::default(); size]);
+        let mask = size - 1;
+        for slot in old.into_iter().filter(|s| s.group != 0) {
+            let mut i = slot_hash(&slot.key) as usize & mask;
+            while self.slots[i].group != 0 {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = slot;
+        }
+    }
+
+    /// Keys and group numbers, in no order.
+    fn groups(&self) -> impl Iterator<Item = (Key, usize)> + '_ {
+        self.slots
+            .iter()
+            .filter(|s| s.group != 0)
+            .map(|s| (s.key, s.group as usize - 1))
     }
 
     /// Merges another thread's shard, whose dictionary codes `translate` maps to mine.
     fn absorb(&mut self, other: Shard, translate: &[Vec<u32>], width: usize) {
-        let Shard {
-            index,
-            keys,
-            states,
-            ..
-        } = other;
-        drop(index);
-        let mut states = states.into_iter();
-        for mut key in keys {
+        let mut theirs = other.states;
+        for (mut key, g) in other
+            .slots
+            .iter()
+            .filter(|s| s.group != 0)
+            .map(|s| (s.key, s.group as usize - 1))
+        {
             for (code, map) in key.iter_mut().zip(translate) {
                 if *code >= DIRECT {
                     *code = map[(*code - DIRECT) as usize];
                 }
             }
-            let (group, new) = self.group_of(key, || states.by_ref().take(width));
-            if !new {
+            let states = theirs[g * width..(g + 1) * width]
+                .iter_mut()
+                .map(|s| std::mem::replace(s, AggState::Count(0)));
+            let (group, new) = self.group_of(key, slot_hash(&key));
+            if new {
+                self.states.extend(states);
+            } else {
                 let mine = group * width;
-                for (a, b) in self.states[mine..mine + width]
-                    .iter_mut()
-                    .zip(states.by_ref().take(width))
-                {
+                for (a, b) in self.states[mine..mine + width].iter_mut().zip(states) {
                     a.merge(b);
                 }
             }
         }
     }
+}
+
+/// What an aggregate needs of its argument until it is updated: whether it is null for
+/// `count`, its number for `sum` and `avg`, the value itself otherwise. Text is copied only
+/// for the aggregates that read it.
+fn queued_arg(func: AggFunc, value: Scalar<'_>) -> Scalar<'static> {
+    match (func, value) {
+        (_, Scalar::Null) => Scalar::Null,
+        (AggFunc::Count, _) => Scalar::Bool(true),
+        (AggFunc::Sum | AggFunc::Avg, value) => match value.as_number() {
+            Some(Number::Int(n)) => Scalar::Int(n),
+            Some(Number::Float(x)) => Scalar::Float(x),
+            None => Scalar::Null,
+        },
+        (AggFunc::CountDistinct | AggFunc::Min | AggFunc::Max, value) => value.into_owned(),
+    }
+}
+
+/// Where a key goes in a shard's table. Codes differ between threads' dictionaries, so this is
+/// not the hash that picks the shard.
+fn slot_hash(key: &Key) -> u64 {
+    let a = u64::from(key[0]) | u64::from(key[1]) << 32;
+    let b = u64::from(key[2]) | u64::from(key[3]) << 32;
+    // A folded multiply (as in foldhash): every bit of the result depends on every bit of both.
+    let product = u128::from(a ^ 0x243f_6a88_85a3_08d3) * u128::from(b ^ 0x1319_8a2e_0370_7344);
+    (product as u64) ^ (product >> 64) as u64
+}
+
+/// Asks the processor to bring `item` into the cache, without waiting for it.
+#[inline]
+fn prefetch<T>(item: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint: it reads nothing into the program, never faults, and SSE,
+    // which it needs, is part of every x86_64 target.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(item).cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = item;
 }
 
 impl Groups {
@@ -254,7 +362,7 @@ impl Groups {
         if self.shards.is_empty() {
             self.shards.resize_with(SHARDS, Shard::default);
             self.dictionaries.resize_with(parts, Dictionary::default);
-            self.width = stats.aggregates.len();
+            self.funcs = stats.aggregates.iter().map(|(func, _)| *func).collect();
         }
         let mut key: Key = [0; PARTS];
         let mut hash: u64 = 0;
@@ -273,23 +381,76 @@ impl Groups {
             *code = coded;
             hash = (hash.rotate_left(5) ^ value_hash).wrapping_mul(SEED);
         }
-        let shard = &mut self.shards[shard_of(hash)];
-        let (group, _) = shard.group_of(key, || {
+        let shard = shard_of(hash);
+        let slot_hash = slot_hash(&key);
+        self.shards[shard].prefetch(slot_hash);
+        self.finding.push_back(Finding {
+            shard: shard as u32,
+            key,
+            slot_hash,
+        });
+        self.args.extend(
             stats
                 .aggregates
                 .iter()
-                .map(|(func, _)| AggState::new(*func))
-        });
-        let start = group * self.width;
-        for ((_, arg), state) in stats.aggregates.iter().zip(&mut shard.states[start..]) {
-            match arg {
-                None => state.update(None, scratch),
-                Some(e) => state.update(Some(&e.eval(ctx)), scratch),
-            }
+                .map(|(func, arg)| arg.as_ref().map(|e| queued_arg(*func, e.eval(ctx)))),
+        );
+        if self.finding.len() > FIND_AHEAD {
+            self.find_next();
         }
     }
 
-    pub fn merge(&mut self, other: Groups) {
+    /// Finds the group of the oldest record waiting for it, and asks for its states.
+    fn find_next(&mut self) {
+        let Some(Finding {
+            shard,
+            key,
+            slot_hash,
+        }) = self.finding.pop_front()
+        else {
+            return;
+        };
+        let funcs = &self.funcs;
+        let shard_groups = &mut self.shards[shard as usize];
+        let (group, new) = shard_groups.group_of(key, slot_hash);
+        if new {
+            shard_groups
+                .states
+                .extend(funcs.iter().map(|func| AggState::new(*func)));
+        }
+        prefetch(&shard_groups.states[group * funcs.len()]);
+        self.updating.push_back((shard, group_number(group)));
+        if self.updating.len() > UPDATE_AHEAD {
+            self.update_next();
+        }
+    }
+
+    /// Updates the states of the oldest record waiting for it.
+    fn update_next(&mut self) {
+        let Some((shard, group)) = self.updating.pop_front() else {
+            return;
+        };
+        let width = self.funcs.len();
+        let start = group as usize * width;
+        for state in &mut self.shards[shard as usize].states[start..start + width] {
+            let arg = self.args.pop_front().flatten();
+            state.update(arg.as_ref(), &mut self.scratch);
+        }
+    }
+
+    /// Finishes the work on every record folded so far.
+    pub fn settle(&mut self) {
+        while !self.finding.is_empty() {
+            self.find_next();
+        }
+        while !self.updating.is_empty() {
+            self.update_next();
+        }
+    }
+
+    pub fn merge(&mut self, mut other: Groups) {
+        self.settle();
+        other.settle();
         if other.is_empty() {
             return;
         }
@@ -297,10 +458,11 @@ impl Groups {
             *self = other;
             return;
         }
+        let width = self.funcs.len();
         let Groups {
             shards,
             dictionaries,
-            width,
+            ..
         } = other;
         // Their dictionary codes, as mine.
         let mut scratch = Vec::new();
@@ -316,44 +478,42 @@ impl Groups {
             .for_each(|(mine, theirs)| mine.absorb(theirs, &translate, width));
     }
 
+    /// The groups, less any records not yet settled into theirs.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.index.len()).sum()
+        self.shards.iter().map(|s| s.len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.shards.iter().all(|s| s.index.is_empty())
+        self.len() == 0
     }
 
     /// The groups in the order of their key values, for rows.
-    pub(super) fn sorted(self) -> SortedGroups {
+    pub(super) fn sorted(mut self) -> SortedGroups {
+        self.settle();
         let Groups {
             shards,
             dictionaries,
-            width,
+            funcs,
+            ..
         } = self;
+        let width = funcs.len();
         // Keys become ranks for the sort, so arrays of integers compare, and back to codes after.
         let rankings: Vec<Ranking> = dictionaries.iter().map(Ranking::new).collect();
-        let mut states = Vec::with_capacity(shards.len());
-        let mut keys = Vec::with_capacity(shards.len());
-        for shard in shards {
-            // The index is done with: its memory goes before the rows take theirs.
-            drop(shard.index);
-            keys.push(shard.keys);
-            states.push(shard.states);
-        }
-        let mut groups: Vec<(Key, u32, u32)> = keys
-            .into_par_iter()
+        let mut groups: Vec<(Key, u32, u32)> = shards
+            .par_iter()
             .enumerate()
-            .flat_map_iter(|(shard, keys)| {
+            .flat_map_iter(|(s, shard)| {
                 let rankings = &rankings;
-                keys.into_iter().enumerate().map(move |(g, mut key)| {
+                shard.groups().map(move |(mut key, g)| {
                     for (code, ranking) in key.iter_mut().zip(rankings) {
                         *code = ranking.rank(*code);
                     }
-                    (key, shard as u32, g as u32)
+                    (key, s as u32, g as u32)
                 })
             })
             .collect();
+        // The tables are done with: their memory goes before the rows take theirs.
+        let states: Vec<Vec<AggState>> = shards.into_iter().map(|s| s.states).collect();
         groups.par_sort_unstable();
         let decoded = dictionaries
             .iter()
@@ -462,4 +622,40 @@ fn shard_of(hash: u64) -> usize {
 fn group_number(group: usize) -> u32 {
     // Each group holds at least a key and a state (over 24 bytes): 2^32 of them cannot exist.
     u32::try_from(group).expect("fewer than 2^32 groups")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// A shard's table finds every key's group through many growths and long probe runs: keys
+    /// that differ in one part only, and keys repeated in any order.
+    #[test]
+    fn a_shard_finds_each_key_through_growth() {
+        let mut shard = Shard::default();
+        let mut model: HashMap<Key, usize> = HashMap::new();
+        let mut seed: u64 = 7;
+        for _ in 0..200_000 {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let n = (seed >> 33) as u32 % 50_000;
+            let key = [DIRECT + n % 7, n, n % 3, 0];
+            let (group, new) = shard.group_of(key, slot_hash(&key));
+            match model.get(&key) {
+                Some(&g) => assert_eq!((group, new), (g, false), "key {key:?}"),
+                None => {
+                    assert_eq!((group, new), (model.len(), true), "key {key:?}");
+                    model.insert(key, group);
+                }
+            }
+        }
+        assert_eq!(shard.len, model.len());
+        assert!(shard.len * 4 <= shard.slots.len() * 3);
+        let mut listed: Vec<(Key, usize)> = shard.groups().collect();
+        listed.sort_unstable();
+        let mut expected: Vec<(Key, usize)> = model.into_iter().collect();
+        expected.sort_unstable();
+        assert_eq!(listed, expected);
+    }
 }
