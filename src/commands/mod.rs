@@ -330,11 +330,7 @@ fn query(mut args: QueryArgs, env: &Environment) -> Result<()> {
         match output.format {
             OutputFormat::Table => out.write_all(table::query_table(&result.table).as_bytes())?,
             OutputFormat::Json => render::write_json(&result.as_keyed_rows(), out)?,
-            OutputFormat::Csv => csv_out::write_query_csv(
-                &result.table.columns,
-                |row| result.try_for_each_row(row),
-                out,
-            )?,
+            OutputFormat::Csv => csv_out::write_query_csv(&result, out)?,
         }
         Ok(())
     })

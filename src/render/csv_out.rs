@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::analysis::ports::PortsReport;
-use crate::source::{Table, Value};
+use crate::source::{QueryOutput, Table, Value};
 
 fn finish(writer: csv::Writer<Vec<u8>>) -> Result<String, csv::Error> {
     let bytes = writer.into_inner().map_err(|e| e.into_error())?;
@@ -12,7 +12,7 @@ fn finish(writer: csv::Writer<Vec<u8>>) -> Result<String, csv::Error> {
 
 pub fn query_csv(table: &Table) -> Result<String, csv::Error> {
     let mut bytes = Vec::new();
-    let mut w = RowWriter::new(&mut bytes, &table.columns)?;
+    let mut w = RowWriter::new(&mut bytes, Some(&table.columns))?;
     for row in &table.rows {
         w.row(row)?;
     }
@@ -20,18 +20,24 @@ pub fn query_csv(table: &Table) -> Result<String, csv::Error> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// Writes an answer as CSV as it goes: its rows come from `rows`, which calls the function it
-/// is given once a row (a table's rows, or groups made into rows one at a time), so an answer
-/// of millions of rows is never held twice. Errors are I/O errors as they are, so a closed
-/// pipe stays recognizable.
-pub fn write_query_csv(
-    columns: &[String],
-    rows: impl FnOnce(&mut dyn FnMut(&[Value]) -> Result<(), csv::Error>) -> Result<(), csv::Error>,
-    out: impl std::io::Write,
-) -> std::io::Result<()> {
-    let written = RowWriter::new(out, columns).and_then(|mut w| {
-        rows(&mut |row| w.row(row))?;
-        w.finish()
+/// Writes an answer as CSV as it goes: its rows are rendered a run at a time (in parallel for
+/// a streamed answer), so an answer of millions of rows is never held twice. Errors are I/O
+/// errors as they are, so a closed pipe stays recognizable.
+pub fn write_query_csv(output: &QueryOutput, mut out: impl std::io::Write) -> std::io::Result<()> {
+    let header = RowWriter::new(&mut out, Some(&output.table.columns)).and_then(RowWriter::finish);
+    let written = header.and_then(|()| {
+        output.try_for_each_rendered(
+            |rows| {
+                let mut bytes = Vec::new();
+                let mut w = RowWriter::new(&mut bytes, None)?;
+                for row in rows {
+                    w.row(row)?;
+                }
+                w.finish()?;
+                Ok(bytes)
+            },
+            |bytes| out.write_all(bytes).map_err(csv::Error::from),
+        )
     });
     written.map_err(|e| match e.into_kind() {
         csv::ErrorKind::Io(io) => io,
@@ -39,7 +45,7 @@ pub fn write_query_csv(
     })
 }
 
-/// A header, then rows of values, with no allocation a value.
+/// Rows of values (after a header, if given), with no allocation a value.
 struct RowWriter<W: std::io::Write> {
     w: csv::Writer<W>,
     field: String,
@@ -47,9 +53,11 @@ struct RowWriter<W: std::io::Write> {
 }
 
 impl<W: std::io::Write> RowWriter<W> {
-    fn new(out: W, columns: &[String]) -> Result<Self, csv::Error> {
+    fn new(out: W, columns: Option<&[String]>) -> Result<Self, csv::Error> {
         let mut w = csv::Writer::from_writer(out);
-        w.write_record(columns)?;
+        if let Some(columns) = columns {
+            w.write_record(columns)?;
+        }
         Ok(RowWriter {
             w,
             field: String::new(),

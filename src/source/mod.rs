@@ -212,6 +212,23 @@ impl QueryOutput {
         }
     }
 
+    /// Renders the rows to bytes, a run of consecutive rows at a time, and passes the bytes to
+    /// `write` in order. A streamed answer renders its runs in parallel.
+    pub fn try_for_each_rendered<E: Send>(
+        &self,
+        render: impl Fn(&[Vec<Value>]) -> Result<Vec<u8>, E> + Sync,
+        mut write: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        match &self.stream {
+            Some(groups) => groups.try_for_each_rendered(render, write),
+            None => self
+                .table
+                .rows
+                .chunks(1 << 10)
+                .try_for_each(|rows| write(&render(rows)?)),
+        }
+    }
+
     pub fn row_count(&self) -> usize {
         self.stream
             .as_ref()

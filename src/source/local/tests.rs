@@ -745,6 +745,22 @@ fn streamed_stats_rows_are_the_held_rows() {
         if seen == 20_000 { Err("stop") } else { Ok(()) }
     });
     assert_eq!((stopped, seen), (Err("stop"), 20_000));
+    // As CSV, rendered in parallel a run of rows at a time: the bytes of the held table.
+    let mut csv = Vec::new();
+    crate::render::csv_out::write_query_csv(&streamed, &mut csv).unwrap();
+    let held_csv = crate::render::csv_out::query_csv(&held.table).unwrap();
+    assert_eq!(String::from_utf8(csv).unwrap(), held_csv);
+    assert_eq!(held_csv.lines().count(), 40_001);
+    // A failing writer stops the rendering early.
+    let mut writes = 0;
+    let stopped = streamed.try_for_each_rendered(
+        |rows| Ok(vec![0; rows.len()]),
+        |_| {
+            writes += 1;
+            if writes == 3 { Err("stop") } else { Ok(()) }
+        },
+    );
+    assert_eq!((stopped, writes), (Err("stop"), 3));
     let sorted = answer(&format!("{query} | sort n desc"), true);
     assert!(sorted.stream.is_none());
     assert_eq!(sorted.table.rows.len(), held.table.rows.len());

@@ -208,6 +208,8 @@ struct Finding {
 }
 
 const FIND_AHEAD: usize = 16;
+/// Groups made into rows by one task.
+const RUN: usize = 1 << 10;
 const UPDATE_AHEAD: usize = 8;
 
 /// A slot of a shard's open-addressing table: a key and its group number + 1 (0: empty), so
@@ -229,9 +231,10 @@ struct Shard {
 
 impl Shard {
     fn prefetch(&self, slot_hash: u64) {
-        if !self.slots.is_empty() {
-            prefetch(&self.slots[slot_hash as usize & (self.slots.len() - 1)]);
-        }
+        prefetch_at(
+            &self.slots,
+            slot_hash as usize & self.slots.len().wrapping_sub(1),
+        );
     }
 
     /// The group of `key`, and whether it is new: the caller then adds its states.
@@ -282,22 +285,31 @@ impl Shard {
 
     /// Merges another thread's shard, whose dictionary codes `translate` maps to mine.
     fn absorb(&mut self, other: Shard, translate: &[Vec<u32>], width: usize) {
-        let mut theirs = other.states;
-        for (mut key, g) in other
-            .slots
-            .iter()
-            .filter(|s| s.group != 0)
-            .map(|s| (s.key, s.group as usize - 1))
-        {
-            for (code, map) in key.iter_mut().zip(translate) {
-                if *code >= DIRECT {
-                    *code = map[(*code - DIRECT) as usize];
+        const AHEAD: usize = 8;
+        // Their groups as mine, first, so that the slot and the states of a group a few
+        // ahead can be prefetched: both are reads from anywhere in memory.
+        let incoming: Vec<(Key, u64, usize)> = other
+            .groups()
+            .map(|(mut key, g)| {
+                for (code, map) in key.iter_mut().zip(translate) {
+                    if *code >= DIRECT {
+                        *code = map[(*code - DIRECT) as usize];
+                    }
                 }
+                (key, slot_hash(&key), g)
+            })
+            .collect();
+        let mut theirs = other.states;
+        drop(other.slots);
+        for (i, &(key, hash, g)) in incoming.iter().enumerate() {
+            if let Some(&(_, hash, g)) = incoming.get(i + AHEAD) {
+                self.prefetch(hash);
+                prefetch_at(&theirs, g * width);
             }
             let states = theirs[g * width..(g + 1) * width]
                 .iter_mut()
                 .map(|s| std::mem::replace(s, AggState::Count(0)));
-            let (group, new) = self.group_of(key, slot_hash(&key));
+            let (group, new) = self.group_of(key, hash);
             if new {
                 self.states.extend(states);
             } else {
@@ -334,6 +346,13 @@ fn slot_hash(key: &Key) -> u64 {
     // A folded multiply (as in foldhash): every bit of the result depends on every bit of both.
     let product = u128::from(a ^ 0x243f_6a88_85a3_08d3) * u128::from(b ^ 0x1319_8a2e_0370_7344);
     (product as u64) ^ (product >> 64) as u64
+}
+
+/// Prefetches `items[i]`, if there is one.
+fn prefetch_at<T>(items: &[T], i: usize) {
+    if let Some(item) = items.get(i) {
+        prefetch(item);
+    }
 }
 
 /// Asks the processor to bring `item` into the cache, without waiting for it.
@@ -418,7 +437,7 @@ impl Groups {
                 .states
                 .extend(funcs.iter().map(|func| AggState::new(*func)));
         }
-        prefetch(&shard_groups.states[group * funcs.len()]);
+        prefetch_at(&shard_groups.states, group * funcs.len());
         self.updating.push_back((shard, group_number(group)));
         if self.updating.len() > UPDATE_AHEAD {
             self.update_next();
@@ -552,8 +571,9 @@ impl SortedGroups {
         self.groups.is_empty()
     }
 
-    /// Writes the row of one group into `row`: key values, then aggregates.
-    fn row(&self, &(key, shard, g): &(Key, u32, u32), row: &mut Vec<Value>) {
+    /// The row of one group: key values, then aggregates.
+    fn row(&self, &(key, shard, g): &(Key, u32, u32)) -> Vec<Value> {
+        let mut row = Vec::with_capacity(self.decoded.len() + self.width);
         for ((&rank, values), ranking) in key.iter().zip(&self.decoded).zip(&self.rankings) {
             let code = ranking.code(rank);
             if code < DIRECT {
@@ -568,28 +588,61 @@ impl SortedGroups {
                 .iter()
                 .map(AggState::finish),
         );
+        row
     }
 
-    /// Calls `f` with each row in order. Rows are made a chunk at a time, in parallel, by a
-    /// thread that works on the next chunk while `f` gets this one; memory holds two chunks.
-    /// Call it from outside the rayon pool: it waits on a thread that needs the pool.
+    /// Calls `f` with each row in order. Rows are made a chunk at a time, in parallel, while
+    /// `f` gets the chunk before; memory holds two chunks. Call it from outside the rayon
+    /// pool: it waits on a thread that needs the pool.
     pub fn try_for_each<E>(&self, mut f: impl FnMut(&[Value]) -> Result<(), E>) -> Result<(), E> {
+        self.try_for_each_chunk(
+            |groups| self.rows(groups),
+            |rows| rows.iter().try_for_each(|row| f(row)),
+        )
+    }
+
+    /// Renders the rows to bytes and passes them to `write` in order. `render` gets runs of
+    /// consecutive rows and renders them in parallel, while `write` gets the runs before; so
+    /// writing millions of rows takes every core, and memory holds two chunks of them.
+    /// Call it from outside the rayon pool, as `try_for_each`.
+    pub fn try_for_each_rendered<E: Send>(
+        &self,
+        render: impl Fn(&[Vec<Value>]) -> Result<Vec<u8>, E> + Sync,
+        mut write: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.try_for_each_chunk(
+            |groups| {
+                groups
+                    .par_chunks(RUN)
+                    .map(|run| render(&self.run_rows(run)))
+                    .collect::<Vec<_>>()
+            },
+            |runs| runs.into_iter().try_for_each(|run| write(&run?)),
+        )
+    }
+
+    /// Makes `made` of each chunk of groups, in order, on a thread that works on the next
+    /// chunk while `f` gets this one.
+    fn try_for_each_chunk<T: Send, E>(
+        &self,
+        make: impl Fn(&[(Key, u32, u32)]) -> T + Sync,
+        mut f: impl FnMut(T) -> Result<(), E>,
+    ) -> Result<(), E> {
         const CHUNK: usize = 1 << 14;
         std::thread::scope(|scope| {
             // A rendezvous: a chunk is handed over when `f` is ready for it.
             let (chunks, made) = std::sync::mpsc::sync_channel(0);
+            let make = &make;
             scope.spawn(move || {
                 for groups in self.groups.chunks(CHUNK) {
                     // A receiver gone (`f` failed) ends the work.
-                    if chunks.send(self.rows(groups)).is_err() {
+                    if chunks.send(make(groups)).is_err() {
                         break;
                     }
                 }
             });
-            for rows in made {
-                for row in &rows {
-                    f(row)?;
-                }
+            for chunk in made {
+                f(chunk)?;
             }
             Ok(())
         })
@@ -601,14 +654,25 @@ impl SortedGroups {
     }
 
     fn rows(&self, groups: &[(Key, u32, u32)]) -> Vec<Vec<Value>> {
-        groups
-            .par_iter()
-            .map(|group| {
-                let mut row = Vec::with_capacity(self.decoded.len() + self.width);
-                self.row(group, &mut row);
-                row
-            })
-            .collect()
+        let runs: Vec<Vec<Vec<Value>>> = groups
+            .par_chunks(RUN)
+            .map(|run| self.run_rows(run))
+            .collect();
+        runs.into_iter().flatten().collect()
+    }
+
+    /// The rows of a run of groups. States are read in key order, which is no order in
+    /// memory: those of a group a few ahead are prefetched, so their reads overlap.
+    fn run_rows(&self, run: &[(Key, u32, u32)]) -> Vec<Vec<Value>> {
+        const AHEAD: usize = 8;
+        let mut rows = Vec::with_capacity(run.len());
+        for (i, group) in run.iter().enumerate() {
+            if let Some(&(_, shard, g)) = run.get(i + AHEAD) {
+                prefetch_at(&self.states[shard as usize], g as usize * self.width);
+            }
+            rows.push(self.row(group));
+        }
+        rows
     }
 }
 
