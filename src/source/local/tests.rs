@@ -765,3 +765,59 @@ fn streamed_stats_rows_are_the_held_rows() {
     assert!(sorted.stream.is_none());
     assert_eq!(sorted.table.rows.len(), held.table.rows.len());
 }
+
+/// Text arguments of `min`, `max` and `count_distinct` wait for their group with the record;
+/// far more of them than the queues hold at once (and than their text buffer holds) still
+/// give every group its own minimum, maximum and distinct count, however the input is cut.
+#[test]
+fn text_aggregates_match_a_model_across_many_records() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let addr = |i: usize| format!("10.{}.{}.{}", i % 3, (i * 7) % 256, (i * 13) % 97);
+    let mut model: BTreeMap<i64, (String, String, BTreeSet<String>)> = BTreeMap::new();
+    let mut content = String::new();
+    for i in 0..30_000usize {
+        let port = (i * 31 % 1_000) as i64;
+        let (src, dst) = (addr(i), addr(i / 5));
+        content.push_str(&format!(
+            "2 123 eni-1 {src} {dst} 40000 {port} 6 1 10 1000 1005 ACCEPT OK\n"
+        ));
+        let entry = model
+            .entry(port)
+            .or_insert_with(|| (src.clone(), src.clone(), BTreeSet::new()));
+        entry.0 = entry.0.clone().min(src.clone());
+        entry.1 = entry.1.clone().max(src);
+        entry.2.insert(dst);
+    }
+    let f = file(&content);
+    let expected: Vec<Vec<Value>> = model
+        .into_iter()
+        .map(|(port, (lo, hi, distinct))| {
+            vec![
+                Value::Int(port),
+                Value::Str(lo.as_str().into()),
+                Value::Str(hi.as_str().into()),
+                Value::Int(distinct.len() as i64),
+            ]
+        })
+        .collect();
+    for chunk in [64 * 1024, 1 << 30] {
+        let spec = QuerySpec {
+            query: parse(
+                "stats min(srcAddr) as lo, max(srcAddr) as hi, count_distinct(dstAddr) as d \
+                 by dstPort",
+            )
+            .unwrap(),
+            records: false,
+        };
+        let out = run(
+            &options(&f.path, chunk),
+            &[spec],
+            Window::default(),
+            &NoProgress,
+        )
+        .unwrap()
+        .outputs
+        .remove(0);
+        assert_eq!(out.table.rows, expected, "chunk {chunk}");
+    }
+}

@@ -193,12 +193,26 @@ pub struct Groups {
     finding: VecDeque<Finding>,
     /// Records whose states are to be updated: shard and group.
     updating: VecDeque<(u32, u32)>,
-    /// The aggregate arguments of the records in both queues, `funcs.len()` a record, in order
-    /// (`None` for `count(*)`).
-    args: VecDeque<Option<Scalar<'static>>>,
+    /// The aggregate arguments of the records in both queues, `funcs.len()` a record, in order.
+    args: VecDeque<Queued>,
+    /// The text of queued arguments, one after another; emptied when the queues are.
+    texts: String,
     /// Scratch for `count_distinct`'s encodings.
     scratch: Vec<u8>,
 }
+
+/// An aggregate argument in the queue.
+#[derive(Debug)]
+enum Queued {
+    /// `count(*)` has none.
+    Star,
+    Value(Scalar<'static>),
+    /// Text, in `Groups::texts`: copying it there costs no allocation.
+    Text(Range<usize>),
+}
+
+/// Once the queued text is this long, the queues are settled and the text dropped.
+const TEXTS: usize = 1 << 16;
 
 #[derive(Debug)]
 struct Finding {
@@ -323,10 +337,10 @@ impl Shard {
 }
 
 /// What an aggregate needs of its argument until it is updated: whether it is null for
-/// `count`, its number for `sum` and `avg`, the value itself otherwise. Text is copied only
-/// for the aggregates that read it.
-fn queued_arg(func: AggFunc, value: Scalar<'_>) -> Scalar<'static> {
-    match (func, value) {
+/// `count`, its number for `sum` and `avg`, the value itself otherwise. Text is copied (into
+/// `texts`) only for the aggregates that read it.
+fn queued_arg(func: AggFunc, value: Scalar<'_>, texts: &mut String) -> Queued {
+    let value = match (func, value) {
         (_, Scalar::Null) => Scalar::Null,
         (AggFunc::Count, _) => Scalar::Bool(true),
         (AggFunc::Sum | AggFunc::Avg, value) => match value.as_number() {
@@ -334,8 +348,16 @@ fn queued_arg(func: AggFunc, value: Scalar<'_>) -> Scalar<'static> {
             Some(Number::Float(x)) => Scalar::Float(x),
             None => Scalar::Null,
         },
-        (AggFunc::CountDistinct | AggFunc::Min | AggFunc::Max, value) => value.into_owned(),
-    }
+        (AggFunc::CountDistinct | AggFunc::Min | AggFunc::Max, value) => match value.as_str() {
+            Some(text) => {
+                let start = texts.len();
+                texts.push_str(text);
+                return Queued::Text(start..texts.len());
+            }
+            None => value.into_owned(),
+        },
+    };
+    Queued::Value(value)
 }
 
 /// Where a key goes in a shard's table. Codes differ between threads' dictionaries, so this is
@@ -400,6 +422,9 @@ impl Groups {
             *code = coded;
             hash = (hash.rotate_left(5) ^ value_hash).wrapping_mul(SEED);
         }
+        if self.texts.len() > TEXTS {
+            self.settle();
+        }
         let shard = shard_of(hash);
         let slot_hash = slot_hash(&key);
         self.shards[shard].prefetch(slot_hash);
@@ -408,12 +433,13 @@ impl Groups {
             key,
             slot_hash,
         });
-        self.args.extend(
-            stats
-                .aggregates
-                .iter()
-                .map(|(func, arg)| arg.as_ref().map(|e| queued_arg(*func, e.eval(ctx)))),
-        );
+        for (func, arg) in &stats.aggregates {
+            let queued = match arg {
+                None => Queued::Star,
+                Some(e) => queued_arg(*func, e.eval(ctx), &mut self.texts),
+            };
+            self.args.push_back(queued);
+        }
         if self.finding.len() > FIND_AHEAD {
             self.find_next();
         }
@@ -449,11 +475,23 @@ impl Groups {
         let Some((shard, group)) = self.updating.pop_front() else {
             return;
         };
-        let width = self.funcs.len();
-        let start = group as usize * width;
-        for state in &mut self.shards[shard as usize].states[start..start + width] {
-            let arg = self.args.pop_front().flatten();
-            state.update(arg.as_ref(), &mut self.scratch);
+        let Groups {
+            shards,
+            funcs,
+            args,
+            texts,
+            scratch,
+            ..
+        } = self;
+        let start = group as usize * funcs.len();
+        for state in &mut shards[shard as usize].states[start..start + funcs.len()] {
+            match args.pop_front() {
+                Some(Queued::Value(value)) => state.update(Some(&value), scratch),
+                Some(Queued::Text(range)) => {
+                    state.update(Some(&Scalar::Str(&texts[range])), scratch)
+                }
+                Some(Queued::Star) | None => state.update(None, scratch),
+            }
         }
     }
 
@@ -465,6 +503,7 @@ impl Groups {
         while !self.updating.is_empty() {
             self.update_next();
         }
+        self.texts.clear();
     }
 
     pub fn merge(&mut self, mut other: Groups) {
