@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::ports::{InterfacePorts, ReportWindow};
 use super::rows::{Columns, RowError, crossed, earliest};
 use crate::flow::{protocol_name, protocol_number};
-use crate::source::{Table, format_time_ms};
+use crate::source::{QueryOutput, format_time_ms};
 
 pub const TEMPLATE: &str = "outbound";
 
@@ -186,8 +186,8 @@ struct Flow {
     last: Option<i64>,
 }
 
-fn read_flows(table: &Table) -> Result<Vec<Flow>, RowError> {
-    let cols = Columns::new(TEMPLATE, table);
+fn read_flows(answer: &QueryOutput) -> Result<Vec<Flow>, RowError> {
+    let cols = Columns::of_answer(TEMPLATE, answer);
     let c = |n| cols.col(n);
     let (iface, src, dst, port, proto, action, direction) = (
         c("interfaceId")?,
@@ -208,14 +208,14 @@ fn read_flows(table: &Table) -> Result<Vec<Flow>, RowError> {
         c("lastSeen")?,
     );
     let mut out = Vec::new();
-    for row in cols.rows() {
+    cols.try_for_each(|row| {
         let (Some(interface), Some(s), Some(d), Some(protocol)) = (
             cols.text(row.1, iface),
             cols.text(row.1, src),
             cols.text(row.1, dst),
             cols.int(row, proto)?,
         ) else {
-            continue;
+            return Ok(());
         };
         out.push(Flow {
             interface: interface.to_owned(),
@@ -232,7 +232,8 @@ fn read_flows(table: &Table) -> Result<Vec<Flow>, RowError> {
             first: cols.int(row, first)?,
             last: cols.int(row, last)?,
         });
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -258,13 +259,13 @@ fn allowed(flow: &Flow, allow: &[AllowEntry]) -> bool {
 /// Reviews what each interface sent. `ports` is the `ports` analysis of the same window (each
 /// interface's service ports); `addresses` each interface's own address.
 pub fn audit_outbound(
-    table: &Table,
+    answer: &QueryOutput,
     ports: &[InterfacePorts],
     addresses: &HashMap<String, Option<String>>,
     options: &OutboundOptions,
     window: ReportWindow,
 ) -> Result<OutboundReport, RowError> {
-    let flows = read_flows(table)?;
+    let flows = read_flows(answer)?;
     let own: HashMap<&str, &str> = addresses
         .iter()
         .filter_map(|(i, a)| a.as_deref().map(|a| (i.as_str(), a)))

@@ -25,7 +25,7 @@ use serde::Serialize;
 use super::optimizer::{Constraints, Plan, PortRange, optimize_ranges, unused_runs};
 use super::rows::{Columns, RowError, crossed, earliest};
 use crate::flow::protocol_name;
-use crate::source::{Table, Window, format_time_ms, format_time_s};
+use crate::source::{QueryOutput, Window, format_time_ms, format_time_s};
 
 /// The queries `ports` asks, by template name.
 pub const INBOUND_TEMPLATE: &str = "ports-inbound";
@@ -270,8 +270,7 @@ fn is_private(addr: &str) -> bool {
 /// Each interface's own address, and the span of the data's timestamps in milliseconds.
 type Owners = (HashMap<String, Own>, Option<(i64, i64)>);
 
-fn own_addresses(addresses: &Table) -> Result<Owners, RowError> {
-    let cols = Columns::new(ADDRESSES_TEMPLATE, addresses);
+fn own_addresses(cols: Columns<'_>) -> Result<Owners, RowError> {
     let (iface, src, dst, flows) = (
         cols.col("interfaceId")?,
         cols.col("srcAddr")?,
@@ -281,9 +280,9 @@ fn own_addresses(addresses: &Table) -> Result<Owners, RowError> {
     let (first, last) = (cols.col("firstSeen")?, cols.col("lastSeen")?);
     let mut counts: HashMap<String, HashMap<String, u64>> = HashMap::new();
     let mut span: Option<(i64, i64)> = None;
-    for row in cols.rows() {
+    cols.try_for_each(|row| {
         let Some(interface) = cols.text(row.1, iface) else {
-            continue;
+            return Ok(());
         };
         let n = cols.count(row, flows)?;
         let per = counts.entry(interface.to_owned()).or_default();
@@ -300,7 +299,8 @@ fn own_addresses(addresses: &Table) -> Result<Owners, RowError> {
         if let (Some(f), Some(l)) = (cols.int(row, first)?, cols.int(row, last)?) {
             span = Some(span.map_or((f, l), |(s, e)| (s.min(f), e.max(l))));
         }
-    }
+        Ok(())
+    })?;
     let mut own = HashMap::new();
     for (interface, per) in counts {
         let mut ranked: Vec<(String, u64)> = per.into_iter().collect();
@@ -322,8 +322,10 @@ fn own_addresses(addresses: &Table) -> Result<Owners, RowError> {
 
 /// Each interface's own address from the `ports-addresses` answer; `None` where it cannot be
 /// told (two addresses in every record, or no records).
-pub fn interface_addresses(addresses: &Table) -> Result<HashMap<String, Option<String>>, RowError> {
-    let (own, _) = own_addresses(addresses)?;
+pub fn interface_addresses(
+    addresses: &QueryOutput,
+) -> Result<HashMap<String, Option<String>>, RowError> {
+    let (own, _) = own_addresses(Columns::of_answer(ADDRESSES_TEMPLATE, addresses))?;
     Ok(own
         .into_iter()
         .map(|(interface, own)| match own {
@@ -354,8 +356,7 @@ struct Inbound {
     ambiguous: HashMap<PortKey, String>,
 }
 
-fn inbound_evidence(inbound: &Table, own: &HashMap<String, Own>) -> Result<Inbound, RowError> {
-    let cols = Columns::new(INBOUND_TEMPLATE, inbound);
+fn inbound_evidence(cols: Columns<'_>, own: &HashMap<String, Own>) -> Result<Inbound, RowError> {
     let c = |name| cols.col(name);
     let (iface, proto, dst, port) = (
         c("interfaceId")?,
@@ -372,10 +373,10 @@ fn inbound_evidence(inbound: &Table, own: &HashMap<String, Own>) -> Result<Inbou
     // means inbound traffic may be replies.
     let mut outbound: BTreeMap<(String, i64), u64> = BTreeMap::new();
     let mut ambiguous: HashMap<PortKey, String> = HashMap::new();
-    for row in cols.rows() {
+    cols.try_for_each(|row| {
         let (Some(interface), Some(protocol)) = (cols.text(row.1, iface), cols.int(row, proto)?)
         else {
-            continue;
+            return Ok(());
         };
         let n = cols.count(row, flows)?;
         let to = cols.text(row.1, dst);
@@ -396,7 +397,7 @@ fn inbound_evidence(inbound: &Table, own: &HashMap<String, Own>) -> Result<Inbou
             *outbound
                 .entry((interface.to_owned(), protocol))
                 .or_default() += n;
-            continue;
+            return Ok(());
         }
         let key = (interface.to_owned(), protocol, port_number);
         if let (None, Some(Own::Ambiguous(a, b))) =
@@ -430,7 +431,8 @@ fn inbound_evidence(inbound: &Table, own: &HashMap<String, Own>) -> Result<Inbou
         if e.min_peer_port != e.max_peer_port {
             e.peer_ports = e.peer_ports.max(2);
         }
-    }
+        Ok(())
+    })?;
     Ok(Inbound {
         evidence,
         outbound,
@@ -440,10 +442,9 @@ fn inbound_evidence(inbound: &Table, own: &HashMap<String, Own>) -> Result<Inbou
 
 /// The flows of replies to each interface's own connections, per interface and protocol name.
 fn reply_flows(
-    replies: &Table,
+    cols: Columns<'_>,
     own: &HashMap<String, Own>,
 ) -> Result<HashMap<(String, String), u64>, RowError> {
-    let cols = Columns::new(REPLIES_TEMPLATE, replies);
     let (iface, proto, dst, direction, flows) = (
         cols.col("interfaceId")?,
         cols.col("protocol")?,
@@ -452,10 +453,10 @@ fn reply_flows(
         cols.col("flows")?,
     );
     let mut out: HashMap<(String, String), u64> = HashMap::new();
-    for row in cols.rows() {
+    cols.try_for_each(|row| {
         let (Some(interface), Some(protocol)) = (cols.text(row.1, iface), cols.int(row, proto)?)
         else {
-            continue;
+            return Ok(());
         };
         // An ambiguous own address cannot tell replies apart: count them all.
         let own = match own.get(interface) {
@@ -473,15 +474,16 @@ fn reply_flows(
             *out.entry((interface.to_owned(), protocol_name(protocol)))
                 .or_default() += cols.count(row, flows)?;
         }
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
 /// The three answers `ports` reads: the inbound evidence, the address pairs and the replies.
 pub struct PortsAnswers<'t> {
-    pub inbound: &'t Table,
-    pub addresses: &'t Table,
-    pub replies: &'t Table,
+    pub inbound: &'t QueryOutput,
+    pub addresses: &'t QueryOutput,
+    pub replies: &'t QueryOutput,
 }
 
 pub fn analyze_ports(
@@ -493,13 +495,13 @@ pub fn analyze_ports(
         addresses,
         replies,
     } = answers;
-    let (own, span) = own_addresses(addresses)?;
-    let replies = reply_flows(replies, &own)?;
+    let (own, span) = own_addresses(Columns::of_answer(ADDRESSES_TEMPLATE, addresses))?;
+    let replies = reply_flows(Columns::of_answer(REPLIES_TEMPLATE, replies), &own)?;
     let Inbound {
         evidence,
         outbound,
         ambiguous,
-    } = inbound_evidence(inbound, &own)?;
+    } = inbound_evidence(Columns::of_answer(INBOUND_TEMPLATE, inbound), &own)?;
     let wanted = |interface: &str| {
         options.interfaces.is_empty() || options.interfaces.iter().any(|i| i == interface)
     };
@@ -740,7 +742,7 @@ mod tests {
 
     #[test]
     fn own_address_ties_prefer_private_else_ambiguous() {
-        use crate::source::Value;
+        use crate::source::{Table, Value};
         let table = |rows: Vec<(&str, &str, i64)>| Table {
             columns: [
                 "interfaceId",
@@ -766,23 +768,32 @@ mod tests {
                 })
                 .collect(),
         };
-        let (own, span) = own_addresses(&table(vec![
-            ("10.0.0.1", "198.51.100.1", 3),
-            ("198.51.100.1", "10.0.0.1", 3),
-        ]))
+        let (own, span) = own_addresses(Columns::new(
+            ADDRESSES_TEMPLATE,
+            &table(vec![
+                ("10.0.0.1", "198.51.100.1", 3),
+                ("198.51.100.1", "10.0.0.1", 3),
+            ]),
+        ))
         .unwrap();
         assert_eq!(own["eni-1"], Own::Address("10.0.0.1".into()));
         assert_eq!(span, Some((1000, 2000)));
-        let (own, _) = own_addresses(&table(vec![
-            ("10.0.0.1", "10.0.0.2", 3),
-            ("10.0.0.2", "10.0.0.1", 3),
-        ]))
+        let (own, _) = own_addresses(Columns::new(
+            ADDRESSES_TEMPLATE,
+            &table(vec![
+                ("10.0.0.1", "10.0.0.2", 3),
+                ("10.0.0.2", "10.0.0.1", 3),
+            ]),
+        ))
         .unwrap();
         assert!(matches!(own["eni-1"], Own::Ambiguous(..)));
-        let (own, _) = own_addresses(&table(vec![
-            ("10.0.0.1", "10.0.0.2", 3),
-            ("10.0.0.3", "10.0.0.1", 1),
-        ]))
+        let (own, _) = own_addresses(Columns::new(
+            ADDRESSES_TEMPLATE,
+            &table(vec![
+                ("10.0.0.1", "10.0.0.2", 3),
+                ("10.0.0.3", "10.0.0.1", 1),
+            ]),
+        ))
         .unwrap();
         assert_eq!(own["eni-1"], Own::Address("10.0.0.1".into()));
     }

@@ -3,7 +3,7 @@
 //! Both sources return rows keyed by field name; an analysis names the fields it needs once
 //! and gets typed values or an error that names the query and the field.
 
-use crate::source::{Table, Value};
+use crate::source::{QueryOutput, Table, Value};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RowError {
@@ -24,10 +24,19 @@ pub enum RowError {
     },
 }
 
-/// Column positions of a table, looked up once.
+/// Column positions of an answer, looked up once, and its rows.
 pub struct Columns<'t> {
     query: &'t str,
-    table: &'t Table,
+    columns: &'t [String],
+    rows: Rows<'t>,
+}
+
+/// Where an answer's rows are: held in a table, or made as they are read (a streamed `stats`
+/// answer, whose millions of rows are then never all held).
+#[derive(Clone, Copy)]
+enum Rows<'t> {
+    Table(&'t Table),
+    Answer(&'t QueryOutput),
 }
 
 /// One column of a table.
@@ -38,22 +47,48 @@ pub struct Col {
 
 impl<'t> Columns<'t> {
     pub fn new(query: &'t str, table: &'t Table) -> Self {
-        Columns { query, table }
+        Columns {
+            query,
+            columns: &table.columns,
+            rows: Rows::Table(table),
+        }
+    }
+
+    /// The columns of an answer whose rows may be streamed.
+    pub fn of_answer(query: &'t str, answer: &'t QueryOutput) -> Self {
+        Columns {
+            query,
+            columns: &answer.table.columns,
+            rows: Rows::Answer(answer),
+        }
     }
 
     pub fn col(&self, name: &str) -> Result<Col, RowError> {
-        self.table
-            .column(name)
+        self.columns
+            .iter()
+            .position(|c| c == name)
             .map(|index| Col { index })
             .ok_or_else(|| RowError::MissingColumn {
                 query: self.query.to_owned(),
                 field: name.to_owned(),
-                columns: self.table.columns.join(", "),
+                columns: self.columns.join(", "),
             })
     }
 
-    pub fn rows(&self) -> impl Iterator<Item = (usize, &'t [Value])> {
-        self.table.rows.iter().map(Vec::as_slice).enumerate()
+    /// Calls `f` with each row, in order, and its index; the first error stops the rows.
+    pub fn try_for_each(
+        &self,
+        mut f: impl FnMut((usize, &[Value])) -> Result<(), RowError>,
+    ) -> Result<(), RowError> {
+        let mut index = 0;
+        let mut each = |row: &[Value]| {
+            index += 1;
+            f((index - 1, row))
+        };
+        match self.rows {
+            Rows::Table(table) => table.rows.iter().try_for_each(|row| each(row)),
+            Rows::Answer(answer) => answer.try_for_each_row(each),
+        }
     }
 
     pub fn text<'r>(&self, row: &'r [Value], col: Col) -> Option<&'r str> {
@@ -73,7 +108,7 @@ impl<'t> Columns<'t> {
                 .map(Some)
                 .ok_or_else(|| RowError::NotANumber {
                     query: self.query.to_owned(),
-                    field: self.table.columns[col.index].clone(),
+                    field: self.columns[col.index].clone(),
                     value: value.to_string(),
                     row: index + 1,
                 }),
@@ -116,6 +151,38 @@ pub fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Rows come with their index, from a table or from an answer alike; an error names its
+    /// row and stops the rest.
+    #[test]
+    fn rows_are_read_in_order_from_tables_and_answers() {
+        let table = Table {
+            columns: vec!["n".into()],
+            rows: vec![
+                vec![Value::Int(1)],
+                vec![Value::Str("x".into())],
+                vec![Value::Int(3)],
+            ],
+        };
+        let answer = QueryOutput {
+            table: table.clone(),
+            ..QueryOutput::default()
+        };
+        for cols in [Columns::new("q", &table), Columns::of_answer("q", &answer)] {
+            let n = cols.col("n").unwrap();
+            let mut seen = Vec::new();
+            let result = cols.try_for_each(|row| {
+                seen.push(row.0);
+                cols.int(row, n).map(drop)
+            });
+            assert_eq!(seen, vec![0, 1]);
+            let Err(RowError::NotANumber { row, value, .. }) = result else {
+                panic!("expected a number error, got {result:?}");
+            };
+            assert_eq!((row, value.as_str()), (2, "x"));
+            assert!(matches!(cols.col("m"), Err(RowError::MissingColumn { .. })));
+        }
+    }
 
     #[test]
     fn direction_first_then_own_address() {

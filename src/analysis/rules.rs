@@ -20,7 +20,7 @@ use super::ports::{InterfacePorts, ReportWindow};
 use super::rows::{Columns, RowError};
 use crate::flow::protocol_name;
 use crate::inventory::{Inventory, IpProtocol, Peer, Ports, Rule};
-use crate::source::Table;
+use crate::source::QueryOutput;
 
 pub const TEMPLATE: &str = "rules-sources";
 
@@ -131,11 +131,11 @@ type Traffic = BTreeMap<String, BTreeMap<Used, u64>>;
 /// Reads the service traffic of every interface: inbound, accepted, to a port the `ports`
 /// analysis called a service port or could not decide, or of a protocol without ports.
 fn service_traffic(
-    table: &Table,
+    answer: &QueryOutput,
     ports: &[InterfacePorts],
     inventory: &Inventory,
 ) -> Result<(Traffic, BTreeSet<String>), RowError> {
-    let cols = Columns::new(TEMPLATE, table);
+    let cols = Columns::of_answer(TEMPLATE, answer);
     let c = |n| cols.col(n);
     let (iface, proto, dst, port, src, direction, flows) = (
         c("interfaceId")?,
@@ -165,17 +165,17 @@ fn service_traffic(
     }
     let mut traffic: Traffic = BTreeMap::new();
     let mut seen = BTreeSet::new();
-    for row in cols.rows() {
+    cols.try_for_each(|row| {
         let (Some(interface), Some(protocol)) = (cols.text(row.1, iface), cols.int(row, proto)?)
         else {
-            continue;
+            return Ok(());
         };
         seen.insert(interface.to_owned());
         let (Ok(protocol), Some(Ok(source))) = (
             u8::try_from(protocol),
             cols.text(row.1, src).map(str::parse::<IpAddr>),
         ) else {
-            continue;
+            return Ok(());
         };
         let to: Option<IpAddr> = cols.text(row.1, dst).and_then(|d| d.parse().ok());
         let inbound = match cols.text(row.1, direction) {
@@ -189,7 +189,7 @@ fn service_traffic(
             }),
         };
         if !inbound {
-            continue;
+            return Ok(());
         }
         let name = protocol_name(i64::from(protocol));
         let key = (interface, name.as_str());
@@ -212,18 +212,19 @@ fn service_traffic(
                 })
                 .or_default() += cols.count(row, flows)?;
         }
-    }
+        Ok(())
+    })?;
     Ok((traffic, seen))
 }
 
 pub fn audit_rules(
-    table: &Table,
+    answer: &QueryOutput,
     ports: &[InterfacePorts],
     inventory: &Inventory,
     options: &RulesOptions,
     window: ReportWindow,
 ) -> Result<RulesReport, RowError> {
-    let (traffic, seen) = service_traffic(table, ports, inventory)?;
+    let (traffic, seen) = service_traffic(answer, ports, inventory)?;
     let unknown_interfaces: Vec<String> = seen
         .iter()
         .filter(|i| !inventory.interfaces.contains_key(*i))

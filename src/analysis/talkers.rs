@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::ports::ReportWindow;
 use super::rows::{Columns, RowError, crossed, earliest};
 use crate::flow::protocol_name;
-use crate::source::{Table, Window, format_time_ms};
+use crate::source::{QueryOutput, Window, format_time_ms};
 
 pub const TEMPLATE: &str = "talkers";
 
@@ -50,11 +50,11 @@ struct Totals {
 /// the row is kept. Rows that differ only in direction or destination address merge. Sorted by
 /// flows (descending), then bytes, then the keys, so output is stable.
 pub fn talkers(
-    table: &Table,
+    answer: &QueryOutput,
     own: &HashMap<String, Option<String>>,
     window: Window,
 ) -> Result<TalkersReport, RowError> {
-    let cols = Columns::new(TEMPLATE, table);
+    let cols = Columns::of_answer(TEMPLATE, answer);
     let c = |n| cols.col(n);
     let (iface, proto, port, src, action, dst, direction) = (
         c("interfaceId")?,
@@ -74,7 +74,7 @@ pub fn talkers(
     );
     let mut talkers: BTreeMap<(String, String, i64, String, String), Totals> = BTreeMap::new();
     let mut span: Option<(i64, i64)> = None;
-    for row in cols.rows() {
+    cols.try_for_each(|row| {
         let interface = cols.text(row.1, iface).unwrap_or("-");
         let own: Vec<&str> = own
             .get(interface)
@@ -89,7 +89,7 @@ pub fn talkers(
         )
         .unwrap_or(true);
         if !inbound {
-            continue;
+            return Ok(());
         }
         let key = (
             interface.to_owned(),
@@ -109,7 +109,8 @@ pub fn talkers(
         if let (Some(f), Some(l)) = (f, l) {
             span = Some(span.map_or((f, l), |(s, e)| (s.min(f), e.max(l))));
         }
-    }
+        Ok(())
+    })?;
     let mut rows: Vec<TalkerRow> = talkers
         .into_iter()
         .map(

@@ -4,7 +4,9 @@ use std::collections::BTreeSet;
 
 use anyhow::{Context, Result};
 
-use super::{Environment, answer, parse_query, ports_report, template_query, template_specs};
+use super::{
+    Environment, analysis_source, answer, parse_query, ports_report, template_query, template_specs,
+};
 use crate::analysis::optimizer::Constraints;
 use crate::analysis::outbound::{self, OutboundOptions, PortSet, parse_allow};
 use crate::analysis::ports::{ADDRESSES_TEMPLATE, PortsOptions, interface_addresses};
@@ -40,7 +42,7 @@ fn equals(field: &str, value: Literal) -> Expr {
 
 pub fn talkers(args: TalkersArgs, env: &Environment) -> Result<()> {
     let output = Output::new(&args.output, env.terminal);
-    let source = settings::resolve_source(&args.source)?;
+    let source = analysis_source(&args.source)?;
     let window = settings::resolve_window(&args.window, env.now_s, source.default_since_s())?;
     let template = templates::get(talkers::TEMPLATE)?;
     let text = template.instantiate(&[("port".to_owned(), args.port.to_string())])?;
@@ -69,8 +71,8 @@ pub fn talkers(args: TalkersArgs, env: &Environment) -> Result<()> {
     ];
     let mut reporter = Reporter::new(output);
     let answers = answer(&source, &specs, window, &mut reporter)?;
-    let own = interface_addresses(&answers.outputs[1].table)?;
-    let report = talkers::talkers(&answers.outputs[0].table, &own, window)?;
+    let own = interface_addresses(&answers.outputs[1])?;
+    let report = talkers::talkers(&answers.outputs[0], &own, window)?;
     let text = match output.format {
         OutputFormat::Table => table::talkers_table(&report, args.top),
         OutputFormat::Json => render::json(&report)?,
@@ -86,7 +88,7 @@ fn read_file(path: &std::path::Path, what: &str) -> Result<String> {
 
 pub fn outbound(args: OutboundArgs, env: &Environment) -> Result<()> {
     let output = Output::new(&args.output, env.terminal);
-    let source = settings::resolve_source(&args.source)?;
+    let source = analysis_source(&args.source)?;
     let window = settings::resolve_window(&args.window, env.now_s, source.default_since_s())?;
     let admin_ports = PortSet::parse(&args.admin_ports).ok_or_else(|| {
         UsageError(format!(
@@ -148,9 +150,9 @@ pub fn outbound(args: OutboundArgs, env: &Environment) -> Result<()> {
         top: args.top,
         nat_interfaces,
     };
-    let own = interface_addresses(&answers.outputs[1].table)?;
+    let own = interface_addresses(&answers.outputs[1])?;
     let report = outbound::audit_outbound(
-        &answers.outputs[3].table,
+        &answers.outputs[3],
         &ports.interfaces,
         &own,
         &options,
@@ -167,7 +169,7 @@ pub fn outbound(args: OutboundArgs, env: &Environment) -> Result<()> {
 
 pub fn rules(args: RulesArgs, env: &Environment) -> Result<()> {
     let output = Output::new(&args.output, env.terminal);
-    let source = settings::resolve_source(&args.source)?;
+    let source = analysis_source(&args.source)?;
     let window = settings::resolve_window(&args.window, env.now_s, source.default_since_s())?;
     let inventory = super::load_inventory(
         &args.security_groups,
@@ -201,7 +203,7 @@ pub fn rules(args: RulesArgs, env: &Environment) -> Result<()> {
         constraints,
     };
     let report = rules_analysis::audit_rules(
-        &answers.outputs[3].table,
+        &answers.outputs[3],
         &ports.interfaces,
         &inventory,
         &options,

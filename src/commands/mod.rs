@@ -8,7 +8,9 @@ use crate::analysis::ports::{
     ADDRESSES_TEMPLATE, INBOUND_TEMPLATE, PortsAnswers, PortsOptions, PortsReport,
     REPLIES_TEMPLATE, analyze_ports,
 };
-use crate::cli::{AuditCommand, Cli, Command, OutputFormat, PortsArgs, QueryArgs, TemplatesArgs};
+use crate::cli::{
+    AuditCommand, Cli, Command, OutputFormat, PortsArgs, QueryArgs, SourceArgs, TemplatesArgs,
+};
 use crate::error::{Interrupted, UsageError};
 use crate::flow::FlowRecord;
 use crate::insights::{parser, templates};
@@ -201,9 +203,9 @@ pub(crate) fn ports_report(outputs: &[QueryOutput], options: &PortsOptions) -> R
     };
     Ok(analyze_ports(
         PortsAnswers {
-            inbound: &inbound.table,
-            addresses: &addresses.table,
-            replies: &replies.table,
+            inbound,
+            addresses,
+            replies,
         },
         options,
     )?)
@@ -215,9 +217,20 @@ pub(crate) fn template_query(name: &str) -> Result<crate::insights::ast::Query> 
     parse_query(&text, &format!("template `{name}`"))
 }
 
+/// The source for an analysis. Analyses read answers a row at a time (`Columns::of_answer`), so
+/// local `stats` answers are streamed to them: their rows, millions for large inputs, are
+/// never all held.
+pub(crate) fn analysis_source(args: &SourceArgs) -> Result<SourceSettings> {
+    let mut source = settings::resolve_source(args)?;
+    if let SourceSettings::Local(options) = &mut source {
+        options.stream = true;
+    }
+    Ok(source)
+}
+
 fn ports(args: PortsArgs, env: &Environment) -> Result<()> {
     let output = Output::new(&args.output, env.terminal);
-    let source = settings::resolve_source(&args.source)?;
+    let source = analysis_source(&args.source)?;
     let window = settings::resolve_window(&args.window, env.now_s, source.default_since_s())?;
     let specs = template_specs(&[])?;
     let mut reporter = Reporter::new(output);
