@@ -13,11 +13,9 @@
 //! parallel. Output order is the order of the values, as `encode_key` defines it.
 
 use std::collections::VecDeque;
-use std::hash::BuildHasher;
 use std::ops::Range;
 
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 
 use super::{AggFunc, AggState, CompiledStats, RecordContext, decode_key, encode_key};
 use crate::source::Value;
@@ -44,9 +42,9 @@ fn part_columns(keys: usize, p: usize) -> Range<usize> {
 #[derive(Debug, Default)]
 struct Dictionary {
     /// Other values (and several key values that share a part), by their encoding.
-    codes: FxHashMap<Box<[u8]>, Coded>,
+    codes: BytesTable,
     /// Single text values, by their text: looked up without encoding them.
-    texts: FxHashMap<Box<str>, Coded>,
+    texts: BytesTable,
     entries: Vec<Box<[u8]>>,
 }
 
@@ -57,15 +55,16 @@ type Coded = (u32, u64);
 impl Dictionary {
     /// Codes a value that is not a single text by its encoding.
     fn intern(&mut self, encoded: &[u8]) -> Coded {
-        if let Some(&coded) = self.codes.get(encoded) {
+        let hash = bytes_hash(encoded);
+        if let Some(coded) = self.codes.get(encoded, hash) {
             return coded;
         }
-        let coded = self.add(encoded);
-        self.codes.insert(encoded.into(), coded);
-        coded
+        let code = self.add(encoded);
+        self.codes.insert(encoded, hash, code);
+        (code, hash)
     }
 
-    fn add(&mut self, encoded: &[u8]) -> Coded {
+    fn add(&mut self, encoded: &[u8]) -> u32 {
         // 2^31 distinct values of one column would take far more memory than any machine
         // this runs on has, so the count always fits.
         let code = DIRECT
@@ -74,30 +73,33 @@ impl Dictionary {
                 .filter(|&n| n < DIRECT)
                 .expect("fewer than 2^31 distinct values in one group-by column");
         self.entries.push(encoded.into());
-        (code, rustc_hash::FxBuildHasher.hash_one(encoded))
+        code
     }
 
     /// How `other`'s codes read in this dictionary (indexed by their code - `DIRECT`).
     fn translate(&mut self, other: &Dictionary, scratch: &mut Vec<u8>) -> Vec<u32> {
         let mut map = vec![0; other.entries.len()];
-        for (text, &(code, _)) in &other.texts {
+        for (text, (code, _)) in other.texts.iter() {
+            // Texts went in as `str`s.
+            let text = std::str::from_utf8(text).expect("dictionary texts are UTF-8");
             map[(code - DIRECT) as usize] = self.text(text, scratch).0;
         }
-        for (encoded, &(code, _)) in &other.codes {
+        for (encoded, (code, _)) in other.codes.iter() {
             map[(code - DIRECT) as usize] = self.intern(encoded).0;
         }
         map
     }
 
     fn text(&mut self, text: &str, scratch: &mut Vec<u8>) -> Coded {
-        if let Some(&coded) = self.texts.get(text) {
+        let hash = bytes_hash(text.as_bytes());
+        if let Some(coded) = self.texts.get(text.as_bytes(), hash) {
             return coded;
         }
         scratch.clear();
         encode_key(&Scalar::Str(text), scratch);
-        let coded = self.add(scratch);
-        self.texts.insert(text.into(), coded);
-        coded
+        let code = self.add(scratch);
+        self.texts.insert(text.as_bytes(), hash, code);
+        (code, hash)
     }
 
     fn code(&mut self, value: &Scalar<'_>, scratch: &mut Vec<u8>) -> Coded {
@@ -114,6 +116,136 @@ impl Dictionary {
             }
         }
     }
+}
+
+/// Byte strings and their codes: open addressing over one buffer of all the strings. A slot
+/// keeps its string's hash, so a probe compares bytes only when the hashes agree, and then
+/// a word at a time: dictionaries are looked up for every record, mostly with short texts
+/// (addresses, interface ids).
+#[derive(Debug, Default)]
+struct BytesTable {
+    /// Linear probing; a power of two long, at most 3/4 full (empty before the first string).
+    slots: Vec<BytesSlot>,
+    len: usize,
+    bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct BytesSlot {
+    /// `bytes_hash` of the string; also the value hash of its code (see `Coded`).
+    hash: u64,
+    start: u32,
+    len: u32,
+    /// The code; 0 (never a dictionary code) when the slot is empty.
+    code: u32,
+}
+
+impl BytesTable {
+    fn get(&self, key: &[u8], hash: u64) -> Option<Coded> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        loop {
+            let slot = &self.slots[i];
+            if slot.code == 0 {
+                return None;
+            }
+            if slot.hash == hash
+                && slot.len as usize == key.len()
+                && same_bytes(&self.bytes[slot.start as usize..][..key.len()], key)
+            {
+                return Some((slot.code, slot.hash));
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Adds `key`, which is not in the table, with its `bytes_hash`.
+    fn insert(&mut self, key: &[u8], hash: u64, code: u32) {
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
+            let size = (self.slots.len() * 2).max(16);
+            let old = std::mem::replace(&mut self.slots, vec![BytesSlot::default(); size]);
+            for slot in old.into_iter().filter(|s| s.code != 0) {
+                self.place(slot);
+            }
+        }
+        // 4 GiB of distinct values in one column is more memory than the groups could have.
+        let offset = |n: usize| u32::try_from(n).expect("under 4 GiB of distinct values");
+        let slot = BytesSlot {
+            hash,
+            start: offset(self.bytes.len()),
+            len: offset(key.len()),
+            code,
+        };
+        self.bytes.extend_from_slice(key);
+        self.place(slot);
+        self.len += 1;
+    }
+
+    fn place(&mut self, slot: BytesSlot) {
+        let mask = self.slots.len() - 1;
+        let mut i = slot.hash as usize & mask;
+        while self.slots[i].code != 0 {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = slot;
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&[u8], Coded)> + '_ {
+        self.slots.iter().filter(|s| s.code != 0).map(|s| {
+            (
+                &self.bytes[s.start as usize..][..s.len as usize],
+                (s.code, s.hash),
+            )
+        })
+    }
+}
+
+/// Words that together hold every byte of `bytes`, and which words they are depends on the
+/// length alone, so two strings of one length are equal when their words are: 8-byte words
+/// from the start, the last one ending at the end (overlapping the one before); a string under
+/// 8 bytes is one word, of two overlapping halves or of its bytes (as wyhash reads them).
+fn words(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    let n = bytes.len();
+    let word = move |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+    let half = |at: usize| {
+        u64::from(u32::from_le_bytes(
+            bytes[at..at + 4].try_into().expect("4 bytes"),
+        ))
+    };
+    let short = match n {
+        0 => None,
+        1..4 => {
+            Some(u64::from(bytes[0]) << 16 | u64::from(bytes[n / 2]) << 8 | u64::from(bytes[n - 1]))
+        }
+        4..8 => Some(half(0) << 32 | half(n - 4)),
+        _ => None,
+    };
+    let long = if n >= 8 { n / 8 } else { 0 };
+    let last = (n >= 8 && !n.is_multiple_of(8)).then(|| word(n - 8));
+    short
+        .into_iter()
+        .chain((0..long).map(move |i| word(i * 8)))
+        .chain(last)
+}
+
+/// A hash of a byte string for `BytesTable`, the same in every thread: a word at a time, each
+/// folded in by a multiplication whose high and low halves are combined (as in foldhash).
+fn bytes_hash(bytes: &[u8]) -> u64 {
+    words(bytes).fold(
+        (bytes.len() as u64) ^ 0x243f_6a88_85a3_08d3,
+        |hash, word| {
+            let product = u128::from(hash ^ word) * u128::from(0x1319_8a2e_0370_7344u64);
+            (product as u64) ^ (product >> 64) as u64
+        },
+    )
+}
+
+/// Whether two byte strings are equal, a word at a time.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && words(a).eq(words(b))
 }
 
 /// A dictionary's codes in value order. Direct integers sit between the entries that sort
@@ -731,7 +863,50 @@ fn group_number(group: usize) -> u32 {
 mod tests {
     use std::collections::HashMap;
 
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        /// Strings are equal when their words are, at every length around the word size.
+        #[test]
+        fn words_tell_strings_apart(a in proptest::collection::vec(0u8..4, 0..40), flip in any::<prop::sample::Index>()) {
+            prop_assert!(same_bytes(&a, &a));
+            prop_assert_eq!(bytes_hash(&a), bytes_hash(&a.clone()));
+            if !a.is_empty() {
+                let mut b = a.clone();
+                b[flip.index(a.len())] ^= 0x10;
+                prop_assert!(!same_bytes(&a, &b));
+            }
+            let mut longer = a.clone();
+            longer.push(0);
+            prop_assert!(!same_bytes(&a, &longer));
+        }
+
+        /// A bytes table finds every string it was given, with its code, and no other.
+        #[test]
+        fn a_bytes_table_is_a_map(strings in proptest::collection::vec(proptest::collection::vec(0u8..3, 0..12), 1..300)) {
+            let mut table = BytesTable::default();
+            let mut model: HashMap<Vec<u8>, u32> = HashMap::new();
+            for s in &strings {
+                let hash = bytes_hash(s);
+                match model.get(s) {
+                    Some(&code) => prop_assert_eq!(table.get(s, hash), Some((code, hash))),
+                    None => {
+                        prop_assert_eq!(table.get(s, hash), None);
+                        let code = DIRECT + model.len() as u32;
+                        table.insert(s, hash, code);
+                        model.insert(s.clone(), code);
+                    }
+                }
+            }
+            let mut listed: Vec<(Vec<u8>, u32)> = table.iter().map(|(s, (code, _))| (s.to_vec(), code)).collect();
+            listed.sort();
+            let mut expected: Vec<(Vec<u8>, u32)> = model.into_iter().collect();
+            expected.sort();
+            prop_assert_eq!(listed, expected);
+        }
+    }
 
     /// A shard's table finds every key's group through many growths and long probe runs: keys
     /// that differ in one part only, and keys repeated in any order.
