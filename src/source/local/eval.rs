@@ -958,8 +958,8 @@ impl Plan {
 }
 
 /// Aggregation state of one group. Groups hold millions of these, so each is 16 bytes: the
-/// running sum, minimum or maximum is one variant a kind of value, and what takes more than
-/// a word (an average's two numbers, a text's pointer and length) is boxed.
+/// running sum, minimum or maximum is one variant a kind of value, an average's two numbers
+/// are boxed, and a text minimum or maximum is where its text is in the groups' [`Texts`].
 #[derive(Debug, Clone)]
 enum AggState {
     Count(u64),
@@ -973,12 +973,82 @@ enum AggState {
     MinInt(i64),
     MinFloat(f64),
     MinTime(i64),
-    MinText(Box<Arc<str>>),
+    MinText(TextRef),
     MaxNone,
     MaxInt(i64),
     MaxFloat(f64),
     MaxTime(i64),
-    MaxText(Box<Arc<str>>),
+    MaxText(TextRef),
+}
+
+/// The text minimums and maximums of a set of groups, one after another, so that a state
+/// holds 8 bytes and the text costs its own bytes only (not an allocation a group). A text
+/// replaced by one no longer overwrites it in place; the text left behind by longer ones is
+/// reclaimed by [`Texts::compacted`] once it is most of the buffer.
+#[derive(Debug, Default, Clone)]
+struct Texts {
+    text: String,
+    /// Bytes that some state still refers to.
+    live: usize,
+}
+
+/// Where a text is in [`Texts`].
+#[derive(Debug, Clone, Copy)]
+struct TextRef {
+    start: u32,
+    len: u32,
+}
+
+impl Texts {
+    fn get(&self, at: TextRef) -> &str {
+        &self.text[at.start as usize..][..at.len as usize]
+    }
+
+    /// Holds `text` in place of `old`: where `old` was, when it fits.
+    fn replace(&mut self, old: Option<TextRef>, text: &str) -> TextRef {
+        let offset = |n: usize| {
+            // 4 GiB of minimums and maximums in one shard is more than its groups could take.
+            u32::try_from(n).expect("under 4 GiB of text minimums and maximums in one shard")
+        };
+        if let Some(old) = old {
+            self.live -= old.len as usize;
+            let start = old.start as usize;
+            if text.len() <= old.len as usize && self.text.is_char_boundary(start + text.len()) {
+                self.text.replace_range(start..start + text.len(), text);
+                self.live += text.len();
+                return TextRef {
+                    start: old.start,
+                    len: offset(text.len()),
+                };
+            }
+        }
+        let start = offset(self.text.len());
+        self.text.push_str(text);
+        self.live += text.len();
+        TextRef {
+            start,
+            len: offset(text.len()),
+        }
+    }
+
+    fn release(&mut self, old: TextRef) {
+        self.live -= old.len as usize;
+    }
+
+    /// Whether most of the buffer is text no state refers to any more.
+    fn wasteful(&self) -> bool {
+        self.text.len() > 2 * self.live + (1 << 20)
+    }
+
+    /// The texts of `states` (which are all of this buffer's), in a new buffer without the
+    /// rest; `states` are updated to point there.
+    fn compacted(&self, states: &mut [AggState]) -> Texts {
+        let mut fresh = Texts::default();
+        for state in states {
+            state.move_text(self, &mut fresh);
+        }
+        fresh
+    }
 }
 
 /// The sum and the count of the numbers an average has seen.
@@ -1001,13 +1071,27 @@ impl AggState {
     }
 
     /// The minimum or maximum so far, if this is one and has a value.
-    fn bound(&self) -> Option<Scalar<'_>> {
-        match self {
-            AggState::MinInt(n) | AggState::MaxInt(n) => Some(Scalar::Int(*n)),
-            AggState::MinFloat(x) | AggState::MaxFloat(x) => Some(Scalar::Float(*x)),
-            AggState::MinTime(t) | AggState::MaxTime(t) => Some(Scalar::Time(*t)),
-            AggState::MinText(s) | AggState::MaxText(s) => Some(Scalar::Str(s.as_ref())),
+    fn bound<'t>(&self, texts: &'t Texts) -> Option<Scalar<'t>> {
+        match *self {
+            AggState::MinInt(n) | AggState::MaxInt(n) => Some(Scalar::Int(n)),
+            AggState::MinFloat(x) | AggState::MaxFloat(x) => Some(Scalar::Float(x)),
+            AggState::MinTime(t) | AggState::MaxTime(t) => Some(Scalar::Time(t)),
+            AggState::MinText(at) | AggState::MaxText(at) => Some(Scalar::Str(texts.get(at))),
             _ => None,
+        }
+    }
+
+    fn text_ref(&self) -> Option<TextRef> {
+        match *self {
+            AggState::MinText(at) | AggState::MaxText(at) => Some(at),
+            _ => None,
+        }
+    }
+
+    /// Moves this state's text, if it has one, from `from` to `to`.
+    fn move_text(&mut self, from: &Texts, to: &mut Texts) {
+        if let AggState::MinText(at) | AggState::MaxText(at) = self {
+            *at = to.replace(None, from.get(*at));
         }
     }
 
@@ -1022,20 +1106,32 @@ impl AggState {
         )
     }
 
-    /// A minimum (or maximum) holding `value`.
-    fn bound_of(min: bool, value: Value) -> Self {
-        match (min, value) {
-            (true, Value::Null) => AggState::MinNone,
+    /// Makes this minimum (or maximum) hold `value`; text goes into `texts`.
+    fn set_bound(&mut self, min: bool, value: &Scalar<'_>, texts: &mut Texts) {
+        let old = self.text_ref();
+        if let Some(text) = value.as_str() {
+            let at = texts.replace(old, text);
+            *self = if min {
+                AggState::MinText(at)
+            } else {
+                AggState::MaxText(at)
+            };
+            return;
+        }
+        if let Some(old) = old {
+            texts.release(old);
+        }
+        // Text was handled above: what is left is a number, a time or null.
+        *self = match (min, value.to_value()) {
             (true, Value::Int(n)) => AggState::MinInt(n),
             (true, Value::Float(x)) => AggState::MinFloat(x),
             (true, Value::Time(t)) => AggState::MinTime(t),
-            (true, Value::Str(s)) => AggState::MinText(Box::new(s)),
-            (false, Value::Null) => AggState::MaxNone,
+            (true, _) => AggState::MinNone,
             (false, Value::Int(n)) => AggState::MaxInt(n),
             (false, Value::Float(x)) => AggState::MaxFloat(x),
             (false, Value::Time(t)) => AggState::MaxTime(t),
-            (false, Value::Str(s)) => AggState::MaxText(Box::new(s)),
-        }
+            (false, _) => AggState::MaxNone,
+        };
     }
 
     /// Adds a number to a sum: exact while integers fit, floating after.
@@ -1053,7 +1149,7 @@ impl AggState {
         };
     }
 
-    fn update(&mut self, value: Option<&Scalar<'_>>, key: &mut Vec<u8>) {
+    fn update(&mut self, value: Option<&Scalar<'_>>, key: &mut Vec<u8>, texts: &mut Texts) {
         let value = match value {
             None => {
                 // count(*)
@@ -1087,19 +1183,21 @@ impl AggState {
             }
             _ => {
                 let min = self.is_min();
-                let replace = self.bound().is_none_or(|current| {
+                let replace = self.bound(texts).is_none_or(|current| {
                     value
                         .compare(&current)
                         .is_some_and(|o| if min { o.is_lt() } else { o.is_gt() })
                 });
                 if replace {
-                    *self = AggState::bound_of(min, value.to_value());
+                    self.set_bound(min, value, texts);
                 }
             }
         }
     }
 
-    fn merge(&mut self, other: AggState) {
+    /// Merges another set of groups' state, whose texts are in `theirs`, into this one,
+    /// whose texts are in `mine`.
+    fn merge(&mut self, other: AggState, mine: &mut Texts, theirs: &Texts) {
         match (&mut *self, other) {
             (AggState::Count(a), AggState::Count(b)) => *a += b,
             (AggState::Distinct(a), AggState::Distinct(b)) => a.extend(*b),
@@ -1114,21 +1212,21 @@ impl AggState {
             }
             (a, b) => {
                 let min = a.is_min();
-                let (Some(theirs), mine) = (b.bound().map(|s| s.to_value()), a.bound()) else {
+                let Some(their_bound) = b.bound(theirs).map(|s| s.to_value()) else {
                     return;
                 };
-                let replace = mine.is_none_or(|m| {
-                    let o = theirs.total_cmp(&m.to_value());
+                let replace = a.bound(mine).is_none_or(|m| {
+                    let o = their_bound.total_cmp(&m.to_value());
                     if min { o.is_lt() } else { o.is_gt() }
                 });
                 if replace {
-                    *self = AggState::bound_of(min, theirs);
+                    a.set_bound(min, &Scalar::from_value(&their_bound), mine);
                 }
             }
         }
     }
 
-    fn finish(&self) -> Value {
+    fn finish(&self, texts: &Texts) -> Value {
         match self {
             AggState::Count(n) => Value::Int(i64::try_from(*n).unwrap_or(i64::MAX)),
             AggState::Distinct(set) => Value::Int(i64::try_from(set.len()).unwrap_or(i64::MAX)),
@@ -1136,7 +1234,7 @@ impl AggState {
             AggState::SumFloat(x) => Value::Float(*x),
             AggState::Avg(mean) if mean.n == 0 => Value::Null,
             AggState::Avg(mean) => Value::Float(mean.sum / mean.n as f64),
-            other => other.bound().map_or(Value::Null, |b| b.to_value()),
+            other => other.bound(texts).map_or(Value::Null, |b| b.to_value()),
         }
     }
 }
@@ -1325,7 +1423,7 @@ pub fn finish(shape: &QueryShape, partial: Partial, stream: bool) -> Result<Fini
                         stats
                             .aggregates
                             .iter()
-                            .map(|a| AggState::new(a.func).finish())
+                            .map(|a| AggState::new(a.func).finish(&Texts::default()))
                             .collect(),
                     );
                 }
@@ -1699,6 +1797,69 @@ mod key_tests {
     #[test]
     fn an_aggregation_state_is_16_bytes() {
         assert_eq!(std::mem::size_of::<AggState>(), 16);
+    }
+
+    /// Text minimums and maximums stay right while their texts are replaced in place, moved
+    /// to the end, compacted away and merged from another buffer: with texts of every
+    /// length, multi-byte characters among them.
+    #[test]
+    fn text_bounds_survive_replacement_compaction_and_merging() {
+        let words = [
+            "b", "é", "aé", "zzzz", "ab", "éé", "a", "yy", "z", "ba", "ééé",
+        ];
+        let mut seed: u64 = 3;
+        let mut next = || {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) as usize
+        };
+        let (mut texts, mut other_texts) = (Texts::default(), Texts::default());
+        let mut states = vec![AggState::MinNone, AggState::MaxNone, AggState::MinNone];
+        let mut other = vec![AggState::MinNone, AggState::MaxNone, AggState::MinNone];
+        let mut seen: Vec<Vec<String>> = vec![Vec::new(); 3];
+        let mut scratch = Vec::new();
+        let mut compactions = 0;
+        const ROUNDS: usize = 300_000;
+        for round in 0..ROUNDS {
+            let i = next() % 3;
+            // Minimums that always replace (their numbers fall), of any length, padded with
+            // one- and two-byte characters; maximums the same way up; the third at random.
+            let pad = ["a", "é"][next() % 2].repeat(next() % 40);
+            let word = match i {
+                0 => format!("{:06}{pad}", ROUNDS - round),
+                1 => format!("{round:06}{pad}"),
+                _ => format!("{}{}", words[next() % words.len()], next() % 7),
+            };
+            let (target, buffer) = if round % 10 == 0 {
+                (&mut other[i], &mut other_texts)
+            } else {
+                (&mut states[i], &mut texts)
+            };
+            target.update(Some(&Scalar::Str(&word)), &mut scratch, buffer);
+            seen[i].push(word);
+            if texts.wasteful() {
+                texts = texts.compacted(&mut states);
+                compactions += 1;
+            }
+        }
+        // Replacements that do not fit leave text behind: enough of it to compact many times.
+        assert!(compactions > 0);
+        for (mine, theirs) in states.iter_mut().zip(other) {
+            mine.merge(theirs, &mut texts, &other_texts);
+        }
+        let texts = texts.compacted(&mut states);
+        for (i, state) in states.iter().enumerate() {
+            let expected = if i == 1 {
+                seen[i].iter().max()
+            } else {
+                seen[i].iter().min()
+            };
+            assert_eq!(
+                state.finish(&texts),
+                Value::Str(expected.unwrap().as_str().into()),
+                "state {i}"
+            );
+        }
+        assert_eq!(texts.live, texts.text.len());
     }
 
     fn scalar(v: &Value) -> Scalar<'_> {

@@ -8,16 +8,20 @@
 //! addresses, actions). A `by` list of more than four expressions shares the last part: their
 //! encodings, concatenated, are one dictionary value.
 //!
-//! Each thread folds into its own `Groups`, spread over shards by a hash of the key values;
-//! merging translates the other thread's dictionary codes, then merges shard by shard in
-//! parallel. Output order is the order of the values, as `encode_key` defines it.
+//! Each thread folds into its own `Groups`, spread over shards by a hash of the key values; a
+//! shard is an open-addressing table of keys and group numbers beside the groups' states.
+//! With millions of groups, finding a group and updating its states are reads from anywhere
+//! in memory, so records wait a few places in two queues while their slot and then their
+//! states are prefetched (see [`Groups`]). Merging translates the other thread's dictionary
+//! codes, then merges shard by shard in parallel. Output order is the order of the values, as
+//! `encode_key` defines it.
 
 use std::collections::VecDeque;
 use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::{AggFunc, AggState, CompiledStats, RecordContext, decode_key, encode_key};
+use super::{AggFunc, AggState, CompiledStats, RecordContext, Texts, decode_key, encode_key};
 use crate::source::Value;
 use crate::source::local::value::{Number, Scalar};
 
@@ -373,6 +377,8 @@ struct Shard {
     len: usize,
     /// `width` states a group, in group order.
     states: Vec<AggState>,
+    /// The text of the states' text minimums and maximums.
+    texts: Texts,
 }
 
 impl Shard {
@@ -446,6 +452,7 @@ impl Shard {
             })
             .collect();
         let mut theirs = other.states;
+        let their_texts = other.texts;
         drop(other.slots);
         for (i, &(key, hash, g)) in incoming.iter().enumerate() {
             if let Some(&(_, hash, g)) = incoming.get(i + AHEAD) {
@@ -457,11 +464,14 @@ impl Shard {
                 .map(|s| std::mem::replace(s, AggState::Count(0)));
             let (group, new) = self.group_of(key, hash);
             if new {
-                self.states.extend(states);
+                for mut state in states {
+                    state.move_text(&their_texts, &mut self.texts);
+                    self.states.push(state);
+                }
             } else {
                 let mine = group * width;
                 for (a, b) in self.states[mine..mine + width].iter_mut().zip(states) {
-                    a.merge(b);
+                    a.merge(b, &mut self.texts, &their_texts);
                 }
             }
         }
@@ -616,14 +626,17 @@ impl Groups {
             ..
         } = self;
         let start = group as usize * funcs.len();
-        for state in &mut shards[shard as usize].states[start..start + funcs.len()] {
-            match args.pop_front() {
-                Some(Queued::Value(value)) => state.update(Some(&value), scratch),
-                Some(Queued::Text(range)) => {
-                    state.update(Some(&Scalar::Str(&texts[range])), scratch)
-                }
-                Some(Queued::Star) | None => state.update(None, scratch),
-            }
+        let shard = &mut shards[shard as usize];
+        for state in &mut shard.states[start..start + funcs.len()] {
+            let arg = match args.pop_front() {
+                Some(Queued::Value(value)) => Some(value),
+                Some(Queued::Text(range)) => Some(Scalar::Str(&texts[range])),
+                Some(Queued::Star) | None => None,
+            };
+            state.update(arg.as_ref(), scratch, &mut shard.texts);
+        }
+        if shard.texts.wasteful() {
+            shard.texts = shard.texts.compacted(&mut shard.states);
         }
     }
 
@@ -703,7 +716,7 @@ impl Groups {
             })
             .collect();
         // The tables are done with: their memory goes before the rows take theirs.
-        let states: Vec<Vec<AggState>> = shards.into_iter().map(|s| s.states).collect();
+        let (states, texts) = shards.into_iter().map(|s| (s.states, s.texts)).unzip();
         groups.par_sort_unstable();
         let decoded = dictionaries
             .iter()
@@ -714,6 +727,7 @@ impl Groups {
             rankings,
             decoded,
             states,
+            texts,
             width,
         }
     }
@@ -730,6 +744,8 @@ pub struct SortedGroups {
     decoded: Vec<Vec<Vec<Value>>>,
     /// Each shard's states.
     states: Vec<Vec<AggState>>,
+    /// Each shard's texts.
+    texts: Vec<Texts>,
     width: usize,
 }
 
@@ -754,10 +770,11 @@ impl SortedGroups {
             }
         }
         let start = g as usize * self.width;
+        let texts = &self.texts[shard as usize];
         row.extend(
             self.states[shard as usize][start..start + self.width]
                 .iter()
-                .map(AggState::finish),
+                .map(|state| state.finish(texts)),
         );
         row
     }
