@@ -332,7 +332,7 @@ pub struct Groups {
     /// The aggregate arguments of the records in both queues, `funcs.len()` a record, in order.
     args: VecDeque<Queued>,
     /// The text of queued arguments, one after another; emptied when the queues are.
-    texts: String,
+    queued_text: String,
     /// Scratch for `count_distinct`'s encodings.
     scratch: Vec<u8>,
 }
@@ -343,7 +343,7 @@ enum Queued {
     /// `count(*)` has none.
     Star,
     Value(Scalar<'static>),
-    /// Text, in `Groups::texts`: copying it there costs no allocation.
+    /// Text, in `Groups::queued_text`: copying it there costs no allocation.
     Text(Range<usize>),
 }
 
@@ -480,8 +480,8 @@ impl Shard {
 
 /// What an aggregate needs of its argument until it is updated: whether it is null for
 /// `count`, its number for `sum` and `avg`, the value itself otherwise. Text is copied (into
-/// `texts`) only for the aggregates that read it.
-fn queued_arg(func: AggFunc, value: Scalar<'_>, texts: &mut String) -> Queued {
+/// `queued_text`) only for the aggregates that read it.
+fn queued_arg(func: AggFunc, value: Scalar<'_>, queued_text: &mut String) -> Queued {
     let value = match (func, value) {
         (_, Scalar::Null) => Scalar::Null,
         (AggFunc::Count, _) => Scalar::Bool(true),
@@ -492,9 +492,9 @@ fn queued_arg(func: AggFunc, value: Scalar<'_>, texts: &mut String) -> Queued {
         },
         (AggFunc::CountDistinct | AggFunc::Min | AggFunc::Max, value) => match value.as_str() {
             Some(text) => {
-                let start = texts.len();
-                texts.push_str(text);
-                return Queued::Text(start..texts.len());
+                let start = queued_text.len();
+                queued_text.push_str(text);
+                return Queued::Text(start..queued_text.len());
             }
             None => value.into_owned(),
         },
@@ -564,7 +564,7 @@ impl Groups {
             *code = coded;
             hash = (hash.rotate_left(5) ^ value_hash).wrapping_mul(SEED);
         }
-        if self.texts.len() > TEXTS {
+        if self.queued_text.len() > TEXTS {
             self.settle();
         }
         let shard = shard_of(hash);
@@ -578,7 +578,7 @@ impl Groups {
         for (func, arg) in &stats.aggregates {
             let queued = match arg {
                 None => Queued::Star,
-                Some(e) => queued_arg(*func, e.eval(ctx), &mut self.texts),
+                Some(e) => queued_arg(*func, e.eval(ctx), &mut self.queued_text),
             };
             self.args.push_back(queued);
         }
@@ -621,7 +621,7 @@ impl Groups {
             shards,
             funcs,
             args,
-            texts,
+            queued_text,
             scratch,
             ..
         } = self;
@@ -630,7 +630,7 @@ impl Groups {
         for state in &mut shard.states[start..start + funcs.len()] {
             let arg = match args.pop_front() {
                 Some(Queued::Value(value)) => Some(value),
-                Some(Queued::Text(range)) => Some(Scalar::Str(&texts[range])),
+                Some(Queued::Text(range)) => Some(Scalar::Str(&queued_text[range])),
                 Some(Queued::Star) | None => None,
             };
             state.update(arg.as_ref(), scratch, &mut shard.texts);
@@ -648,7 +648,7 @@ impl Groups {
         while !self.updating.is_empty() {
             self.update_next();
         }
-        self.texts.clear();
+        self.queued_text.clear();
     }
 
     pub fn merge(&mut self, mut other: Groups) {
