@@ -138,7 +138,9 @@ struct BytesTable {
 struct BytesSlot {
     /// `bytes_hash` of the string; also the value hash of its code (see `Coded`).
     hash: u64,
-    start: u32,
+    /// Where the string starts in `bytes`: a dictionary may hold more than 4 GiB of values
+    /// (`by @message` over a large input), so the offset is 64 bits.
+    start: u64,
     len: u32,
     /// The code; 0 (never a dictionary code) when the slot is empty.
     code: u32,
@@ -175,12 +177,11 @@ impl BytesTable {
                 self.place(slot);
             }
         }
-        // 4 GiB of distinct values in one column is more memory than the groups could have.
-        let offset = |n: usize| u32::try_from(n).expect("under 4 GiB of distinct values");
         let slot = BytesSlot {
             hash,
-            start: offset(self.bytes.len()),
-            len: offset(key.len()),
+            start: self.bytes.len() as u64,
+            // One value is part of one line, which is read into memory whole.
+            len: u32::try_from(key.len()).expect("a key value under 4 GiB"),
             code,
         };
         self.bytes.extend_from_slice(key);
@@ -507,9 +508,17 @@ fn queued_arg(func: AggFunc, value: Scalar<'_>, queued_text: &mut String) -> Que
 fn slot_hash(key: &Key) -> u64 {
     let a = u64::from(key[0]) | u64::from(key[1]) << 32;
     let b = u64::from(key[2]) | u64::from(key[3]) << 32;
-    // A folded multiply (as in foldhash): every bit of the result depends on every bit of both.
-    let product = u128::from(a ^ 0x243f_6a88_85a3_08d3) * u128::from(b ^ 0x1319_8a2e_0370_7344);
-    (product as u64) ^ (product >> 64) as u64
+    // Folded multiplies (as in foldhash) by constants: every bit of the result depends on
+    // every bit of both halves, and no value of one half makes the other drop out (as a
+    // product of the two halves would, when one of them is zero).
+    let fold = |x: u64, k: u64| {
+        let product = u128::from(x) * u128::from(k);
+        (product as u64) ^ (product >> 64) as u64
+    };
+    fold(
+        fold(a ^ 0x243f_6a88_85a3_08d3, 0x1319_8a2e_0370_7344) ^ b,
+        0xa409_3822_299f_31d0 | 1,
+    )
 }
 
 /// Prefetches `items[i]`, if there is one.
@@ -922,6 +931,19 @@ mod tests {
             let mut expected: Vec<(Vec<u8>, u32)> = model.into_iter().collect();
             expected.sort();
             prop_assert_eq!(listed, expected);
+        }
+    }
+
+    /// Keys spread over a table's slots whatever one half of them is: a half that cancels a
+    /// hash constant (here the last two parts) must not send every key to one slot.
+    #[test]
+    fn slot_hashes_spread_keys_whatever_one_half_is() {
+        for (c, d) in [(57_701_188, 320_440_878), (0, 0), (DIRECT, 5)] {
+            let slots: std::collections::HashSet<u64> = (0..64u32)
+                .flat_map(|i| (0..64u32).map(move |j| [DIRECT + i, j, c, d]))
+                .map(|key| slot_hash(&key) & 4095)
+                .collect();
+            assert!(slots.len() > 2500, "{c} {d}: {} slots of 4096", slots.len());
         }
     }
 
