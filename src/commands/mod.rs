@@ -342,7 +342,7 @@ fn query(mut args: QueryArgs, env: &Environment) -> Result<()> {
     render::with_stdout(|out| -> Result<()> {
         match output.format {
             OutputFormat::Table => out.write_all(table::query_table(&result.table).as_bytes())?,
-            OutputFormat::Json => render::write_json(&result.as_keyed_rows(), out)?,
+            OutputFormat::Json => render::write_query_json(&result, out)?,
             OutputFormat::Csv => csv_out::write_query_csv(&result, out)?,
         }
         Ok(())

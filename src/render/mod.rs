@@ -13,6 +13,8 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use crate::source::{KeyedRow, QueryOutput};
+
 /// Writes to standard output through one buffer, for answers written as they are rendered.
 pub fn with_stdout<E: From<io::Error>>(
     write: impl FnOnce(&mut dyn Write) -> Result<(), E>,
@@ -32,6 +34,42 @@ pub fn write_stdout(text: &str) -> io::Result<()> {
 pub fn write_json<T: Serialize + ?Sized>(value: &T, out: &mut dyn Write) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::from)?;
     out.write_all(b"\n")
+}
+
+/// An answer's rows as pretty JSON, an array of objects keyed by column, with a trailing
+/// newline: the bytes `write_json` gives for the rows as one array. Rows are rendered a run at
+/// a time (in parallel for a streamed answer) and written as they come.
+pub fn write_query_json(output: &QueryOutput, out: &mut dyn Write) -> io::Result<()> {
+    let columns = &output.table.columns;
+    out.write_all(b"[")?;
+    let mut empty = true;
+    output.try_for_each_rendered(
+        |rows| {
+            // Each row as an element of the array: after a comma, on its own lines, indented
+            // one level (a JSON text has no raw newline inside a string, so lines are safe
+            // to indent).
+            let mut bytes = Vec::new();
+            for values in rows {
+                let row = serde_json::to_string_pretty(&KeyedRow::new(columns, values))?;
+                bytes.push(b',');
+                for line in row.lines() {
+                    bytes.extend_from_slice(b"\n  ");
+                    bytes.extend_from_slice(line.as_bytes());
+                }
+            }
+            Ok::<_, io::Error>(bytes)
+        },
+        |bytes| {
+            // The first row has no comma before it.
+            let bytes = match bytes.split_first() {
+                Some((_, rest)) if empty => rest,
+                _ => bytes,
+            };
+            empty &= bytes.is_empty();
+            out.write_all(bytes)
+        },
+    )?;
+    out.write_all(if empty { b"]\n" } else { b"\n]\n" })
 }
 
 /// Pretty JSON with a trailing newline.

@@ -12,7 +12,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::flow::FlowRecord;
 
@@ -140,6 +140,12 @@ pub struct KeyedRow<'a> {
     values: &'a [Value],
 }
 
+impl<'a> KeyedRow<'a> {
+    pub fn new(columns: &'a [String], values: &'a [Value]) -> Self {
+        KeyedRow { columns, values }
+    }
+}
+
 impl Serialize for KeyedRow<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.columns.len()))?;
@@ -233,24 +239,6 @@ impl QueryOutput {
         self.stream
             .as_ref()
             .map_or(self.table.rows.len(), |groups| groups.len())
-    }
-
-    /// The rows as a JSON array of objects keyed by column, serialized as they are made.
-    pub fn as_keyed_rows(&self) -> KeyedRows<'_> {
-        KeyedRows(self)
-    }
-}
-
-/// An answer's rows, serialized as an array of objects.
-pub struct KeyedRows<'a>(&'a QueryOutput);
-
-impl Serialize for KeyedRows<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(self.0.row_count()))?;
-        let columns = &self.0.table.columns;
-        self.0
-            .try_for_each_row(|values| seq.serialize_element(&KeyedRow { columns, values }))?;
-        seq.end()
     }
 }
 

@@ -751,6 +751,21 @@ fn streamed_stats_rows_are_the_held_rows() {
     let held_csv = crate::render::csv_out::query_csv(&held.table).unwrap();
     assert_eq!(String::from_utf8(csv).unwrap(), held_csv);
     assert_eq!(held_csv.lines().count(), 40_001);
+    // As JSON, the same: the bytes of the held rows serialized as one array.
+    let mut json = Vec::new();
+    crate::render::write_query_json(&streamed, &mut json).unwrap();
+    let keyed: Vec<_> = held
+        .table
+        .rows
+        .iter()
+        .map(|row| crate::source::KeyedRow::new(&held.table.columns, row))
+        .collect();
+    let held_json = serde_json::to_string_pretty(&keyed).unwrap() + "\n";
+    assert_eq!(String::from_utf8(json).unwrap(), held_json);
+    let none = answer(&format!("filter dstPort < 0 | {query}"), true);
+    let mut json = Vec::new();
+    crate::render::write_query_json(&none, &mut json).unwrap();
+    assert_eq!(json, b"[]\n");
     // A failing writer stops the rendering early.
     let mut writes = 0;
     let stopped = streamed.try_for_each_rendered(
