@@ -234,12 +234,6 @@ impl QueryOutput {
                 .try_for_each(|rows| write(&render(rows)?)),
         }
     }
-
-    pub fn row_count(&self) -> usize {
-        self.stream
-            .as_ref()
-            .map_or(self.table.rows.len(), |groups| groups.len())
-    }
 }
 
 /// The inclusive time window a run covers, in epoch seconds; either end may be open.

@@ -759,14 +759,6 @@ pub struct SortedGroups {
 }
 
 impl SortedGroups {
-    pub fn len(&self) -> usize {
-        self.groups.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.groups.is_empty()
-    }
-
     /// The row of one group: key values, then aggregates.
     fn row(&self, &(key, shard, g): &(Key, u32, u32)) -> Vec<Value> {
         let mut row = Vec::with_capacity(self.decoded.len() + self.width);
