@@ -187,7 +187,7 @@ struct Flow {
 }
 
 fn read_flows(answer: &QueryOutput) -> Result<Vec<Flow>, RowError> {
-    let cols = Columns::of_answer(TEMPLATE, answer);
+    let cols = Columns::new(TEMPLATE, answer);
     let c = |n| cols.col(n);
     let (iface, src, dst, port, proto, action, direction) = (
         c("interfaceId")?,

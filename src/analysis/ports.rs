@@ -325,7 +325,7 @@ fn own_addresses(cols: Columns<'_>) -> Result<Owners, RowError> {
 pub fn interface_addresses(
     addresses: &QueryOutput,
 ) -> Result<HashMap<String, Option<String>>, RowError> {
-    let (own, _) = own_addresses(Columns::of_answer(ADDRESSES_TEMPLATE, addresses))?;
+    let (own, _) = own_addresses(Columns::new(ADDRESSES_TEMPLATE, addresses))?;
     Ok(own
         .into_iter()
         .map(|(interface, own)| match own {
@@ -495,13 +495,13 @@ pub fn analyze_ports(
         addresses,
         replies,
     } = answers;
-    let (own, span) = own_addresses(Columns::of_answer(ADDRESSES_TEMPLATE, addresses))?;
-    let replies = reply_flows(Columns::of_answer(REPLIES_TEMPLATE, replies), &own)?;
+    let (own, span) = own_addresses(Columns::new(ADDRESSES_TEMPLATE, addresses))?;
+    let replies = reply_flows(Columns::new(REPLIES_TEMPLATE, replies), &own)?;
     let Inbound {
         evidence,
         outbound,
         ambiguous,
-    } = inbound_evidence(Columns::of_answer(INBOUND_TEMPLATE, inbound), &own)?;
+    } = inbound_evidence(Columns::new(INBOUND_TEMPLATE, inbound), &own)?;
     let wanted = |interface: &str| {
         options.interfaces.is_empty() || options.interfaces.iter().any(|i| i == interface)
     };
@@ -743,34 +743,37 @@ mod tests {
     #[test]
     fn own_address_ties_prefer_private_else_ambiguous() {
         use crate::source::{Table, Value};
-        let table = |rows: Vec<(&str, &str, i64)>| Table {
-            columns: [
-                "interfaceId",
-                "srcAddr",
-                "dstAddr",
-                "flows",
-                "firstSeen",
-                "lastSeen",
-            ]
-            .map(String::from)
-            .to_vec(),
-            rows: rows
-                .into_iter()
-                .map(|(s, d, n)| {
-                    vec![
-                        Value::Str("eni-1".into()),
-                        Value::Str(s.into()),
-                        Value::Str(d.into()),
-                        Value::Int(n),
-                        Value::Time(1000),
-                        Value::Time(2000),
-                    ]
-                })
-                .collect(),
+        let answer = |rows: Vec<(&str, &str, i64)>| -> QueryOutput {
+            Table {
+                columns: [
+                    "interfaceId",
+                    "srcAddr",
+                    "dstAddr",
+                    "flows",
+                    "firstSeen",
+                    "lastSeen",
+                ]
+                .map(String::from)
+                .to_vec(),
+                rows: rows
+                    .into_iter()
+                    .map(|(s, d, n)| {
+                        vec![
+                            Value::Str("eni-1".into()),
+                            Value::Str(s.into()),
+                            Value::Str(d.into()),
+                            Value::Int(n),
+                            Value::Time(1000),
+                            Value::Time(2000),
+                        ]
+                    })
+                    .collect(),
+            }
+            .into()
         };
         let (own, span) = own_addresses(Columns::new(
             ADDRESSES_TEMPLATE,
-            &table(vec![
+            &answer(vec![
                 ("10.0.0.1", "198.51.100.1", 3),
                 ("198.51.100.1", "10.0.0.1", 3),
             ]),
@@ -780,7 +783,7 @@ mod tests {
         assert_eq!(span, Some((1000, 2000)));
         let (own, _) = own_addresses(Columns::new(
             ADDRESSES_TEMPLATE,
-            &table(vec![
+            &answer(vec![
                 ("10.0.0.1", "10.0.0.2", 3),
                 ("10.0.0.2", "10.0.0.1", 3),
             ]),
@@ -789,7 +792,7 @@ mod tests {
         assert!(matches!(own["eni-1"], Own::Ambiguous(..)));
         let (own, _) = own_addresses(Columns::new(
             ADDRESSES_TEMPLATE,
-            &table(vec![
+            &answer(vec![
                 ("10.0.0.1", "10.0.0.2", 3),
                 ("10.0.0.3", "10.0.0.1", 1),
             ]),

@@ -3,7 +3,7 @@
 //! Both sources return rows keyed by field name; an analysis names the fields it needs once
 //! and gets typed values or an error that names the query and the field.
 
-use crate::source::{QueryOutput, Table, Value};
+use crate::source::{QueryOutput, Value};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RowError {
@@ -24,19 +24,11 @@ pub enum RowError {
     },
 }
 
-/// Column positions of an answer, looked up once, and its rows.
+/// Column positions of an answer, looked up once, and its rows: held in its table, or made
+/// as they are read (a streamed `stats` answer, whose millions of rows are never all held).
 pub struct Columns<'t> {
     query: &'t str,
-    columns: &'t [String],
-    rows: Rows<'t>,
-}
-
-/// Where an answer's rows are: held in a table, or made as they are read (a streamed `stats`
-/// answer, whose millions of rows are then never all held).
-#[derive(Clone, Copy)]
-enum Rows<'t> {
-    Table(&'t Table),
-    Answer(&'t QueryOutput),
+    answer: &'t QueryOutput,
 }
 
 /// One column of a table.
@@ -46,32 +38,23 @@ pub struct Col {
 }
 
 impl<'t> Columns<'t> {
-    pub fn new(query: &'t str, table: &'t Table) -> Self {
-        Columns {
-            query,
-            columns: &table.columns,
-            rows: Rows::Table(table),
-        }
+    pub fn new(query: &'t str, answer: &'t QueryOutput) -> Self {
+        Columns { query, answer }
     }
 
-    /// The columns of an answer whose rows may be streamed.
-    pub fn of_answer(query: &'t str, answer: &'t QueryOutput) -> Self {
-        Columns {
-            query,
-            columns: &answer.table.columns,
-            rows: Rows::Answer(answer),
-        }
+    fn columns(&self) -> &'t [String] {
+        &self.answer.table.columns
     }
 
     pub fn col(&self, name: &str) -> Result<Col, RowError> {
-        self.columns
-            .iter()
-            .position(|c| c == name)
+        self.answer
+            .table
+            .column(name)
             .map(|index| Col { index })
             .ok_or_else(|| RowError::MissingColumn {
                 query: self.query.to_owned(),
                 field: name.to_owned(),
-                columns: self.columns.join(", "),
+                columns: self.columns().join(", "),
             })
     }
 
@@ -81,14 +64,10 @@ impl<'t> Columns<'t> {
         mut f: impl FnMut((usize, &[Value])) -> Result<(), RowError>,
     ) -> Result<(), RowError> {
         let mut index = 0;
-        let mut each = |row: &[Value]| {
+        self.answer.try_for_each_row(|row| {
             index += 1;
             f((index - 1, row))
-        };
-        match self.rows {
-            Rows::Table(table) => table.rows.iter().try_for_each(|row| each(row)),
-            Rows::Answer(answer) => answer.try_for_each_row(each),
-        }
+        })
     }
 
     pub fn text<'r>(&self, row: &'r [Value], col: Col) -> Option<&'r str> {
@@ -108,7 +87,7 @@ impl<'t> Columns<'t> {
                 .map(Some)
                 .ok_or_else(|| RowError::NotANumber {
                     query: self.query.to_owned(),
-                    field: self.columns[col.index].clone(),
+                    field: self.columns()[col.index].clone(),
                     value: value.to_string(),
                     row: index + 1,
                 }),
@@ -151,9 +130,10 @@ pub fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::Table;
 
-    /// Rows come with their index, from a table or from an answer alike; an error names its
-    /// row and stops the rest.
+    /// Rows of an answer come in order with their index; an error names its row and stops the
+    /// rest.
     #[test]
     fn rows_are_read_in_order_from_tables_and_answers() {
         let table = Table {
@@ -164,24 +144,20 @@ mod tests {
                 vec![Value::Int(3)],
             ],
         };
-        let answer = QueryOutput {
-            table: table.clone(),
-            ..QueryOutput::default()
+        let answer = QueryOutput::from(table);
+        let cols = Columns::new("q", &answer);
+        let n = cols.col("n").unwrap();
+        let mut seen = Vec::new();
+        let result = cols.try_for_each(|row| {
+            seen.push(row.0);
+            cols.int(row, n).map(drop)
+        });
+        assert_eq!(seen, vec![0, 1]);
+        let Err(RowError::NotANumber { row, value, .. }) = result else {
+            panic!("expected a number error, got {result:?}");
         };
-        for cols in [Columns::new("q", &table), Columns::of_answer("q", &answer)] {
-            let n = cols.col("n").unwrap();
-            let mut seen = Vec::new();
-            let result = cols.try_for_each(|row| {
-                seen.push(row.0);
-                cols.int(row, n).map(drop)
-            });
-            assert_eq!(seen, vec![0, 1]);
-            let Err(RowError::NotANumber { row, value, .. }) = result else {
-                panic!("expected a number error, got {result:?}");
-            };
-            assert_eq!((row, value.as_str()), (2, "x"));
-            assert!(matches!(cols.col("m"), Err(RowError::MissingColumn { .. })));
-        }
+        assert_eq!((row, value.as_str()), (2, "x"));
+        assert!(matches!(cols.col("m"), Err(RowError::MissingColumn { .. })));
     }
 
     #[test]

@@ -135,7 +135,7 @@ fn service_traffic(
     ports: &[InterfacePorts],
     inventory: &Inventory,
 ) -> Result<(Traffic, BTreeSet<String>), RowError> {
-    let cols = Columns::of_answer(TEMPLATE, answer);
+    let cols = Columns::new(TEMPLATE, answer);
     let c = |n| cols.col(n);
     let (iface, proto, dst, port, src, direction, flows) = (
         c("interfaceId")?,

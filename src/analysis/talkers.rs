@@ -54,7 +54,7 @@ pub fn talkers(
     own: &HashMap<String, Option<String>>,
     window: Window,
 ) -> Result<TalkersReport, RowError> {
-    let cols = Columns::of_answer(TEMPLATE, answer);
+    let cols = Columns::new(TEMPLATE, answer);
     let c = |n| cols.col(n);
     let (iface, proto, port, src, action, dst, direction) = (
         c("interfaceId")?,

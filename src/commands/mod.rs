@@ -217,7 +217,7 @@ pub(crate) fn template_query(name: &str) -> Result<crate::insights::ast::Query> 
     parse_query(&text, &format!("template `{name}`"))
 }
 
-/// The source for an analysis. Analyses read answers a row at a time (`Columns::of_answer`), so
+/// The source for an analysis. Analyses read answers a row at a time (`Columns::new`), so
 /// local `stats` answers are streamed to them: their rows, millions for large inputs, are
 /// never all held.
 pub(crate) fn analysis_source(args: &SourceArgs) -> Result<SourceSettings> {

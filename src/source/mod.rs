@@ -205,6 +205,16 @@ pub struct QueryOutput {
     pub stream: Option<local::eval::SortedGroups>,
 }
 
+/// A held table as an answer, for analyses given rows rather than a run.
+impl From<Table> for QueryOutput {
+    fn from(table: Table) -> Self {
+        QueryOutput {
+            table,
+            ..QueryOutput::default()
+        }
+    }
+}
+
 impl QueryOutput {
     /// Calls `f` with each row of the answer in order, whether its rows are held in `table` or
     /// made one at a time from `stream`.

@@ -802,7 +802,6 @@ fn text_aggregates_match_a_model_across_many_records() {
         entry.1 = entry.1.clone().max(src);
         entry.2.insert(dst);
     }
-    let f = file(&content);
     let expected: Vec<Vec<Value>> = model
         .into_iter()
         .map(|(port, (lo, hi, distinct))| {
@@ -814,24 +813,10 @@ fn text_aggregates_match_a_model_across_many_records() {
             ]
         })
         .collect();
+    let query = "stats min(srcAddr) as lo, max(srcAddr) as hi, count_distinct(dstAddr) as d \
+                 by dstPort";
     for chunk in [64 * 1024, 1 << 30] {
-        let spec = QuerySpec {
-            query: parse(
-                "stats min(srcAddr) as lo, max(srcAddr) as hi, count_distinct(dstAddr) as d \
-                 by dstPort",
-            )
-            .unwrap(),
-            records: false,
-        };
-        let out = run(
-            &options(&f.path, chunk),
-            &[spec],
-            Window::default(),
-            &NoProgress,
-        )
-        .unwrap()
-        .outputs
-        .remove(0);
-        assert_eq!(out.table.rows, expected, "chunk {chunk}");
+        let (table, _) = query_with(&content, query, Window::default(), chunk);
+        assert_eq!(table.rows, expected, "chunk {chunk}");
     }
 }

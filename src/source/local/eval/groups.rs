@@ -241,11 +241,15 @@ fn words(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
 fn bytes_hash(bytes: &[u8]) -> u64 {
     words(bytes).fold(
         (bytes.len() as u64) ^ 0x243f_6a88_85a3_08d3,
-        |hash, word| {
-            let product = u128::from(hash ^ word) * u128::from(0x1319_8a2e_0370_7344u64);
-            (product as u64) ^ (product >> 64) as u64
-        },
+        |hash, word| folded_multiply(hash ^ word, 0x1319_8a2e_0370_7344),
     )
+}
+
+/// The high and low halves of a 128-bit product, combined (foldhash's mixing step): every
+/// bit of the result depends on every bit of both factors.
+fn folded_multiply(x: u64, k: u64) -> u64 {
+    let product = u128::from(x) * u128::from(k);
+    (product as u64) ^ (product >> 64) as u64
 }
 
 /// Whether two byte strings are equal, a word at a time.
@@ -508,15 +512,10 @@ fn queued_arg(func: AggFunc, value: Scalar<'_>, queued_text: &mut String) -> Que
 fn slot_hash(key: &Key) -> u64 {
     let a = u64::from(key[0]) | u64::from(key[1]) << 32;
     let b = u64::from(key[2]) | u64::from(key[3]) << 32;
-    // Folded multiplies (as in foldhash) by constants: every bit of the result depends on
-    // every bit of both halves, and no value of one half makes the other drop out (as a
-    // product of the two halves would, when one of them is zero).
-    let fold = |x: u64, k: u64| {
-        let product = u128::from(x) * u128::from(k);
-        (product as u64) ^ (product >> 64) as u64
-    };
-    fold(
-        fold(a ^ 0x243f_6a88_85a3_08d3, 0x1319_8a2e_0370_7344) ^ b,
+    // Each half is folded by a constant, not by the other half: no value of one half makes
+    // the other drop out (as a product of the two would, when one of them is zero).
+    folded_multiply(
+        folded_multiply(a ^ 0x243f_6a88_85a3_08d3, 0x1319_8a2e_0370_7344) ^ b,
         0xa409_3822_299f_31d0 | 1,
     )
 }
