@@ -1362,18 +1362,6 @@ impl Partial {
             groups.settle();
         }
     }
-
-    /// Rows held (for raw queries) or groups (for stats), to bound memory.
-    pub fn len(&self) -> usize {
-        match self {
-            Partial::Groups(g) => g.len(),
-            Partial::Rows(r) => r.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// The finished answer: rows after `stats` and the post-stage commands.
