@@ -77,6 +77,12 @@ pub struct SourceArgs {
     #[arg(long, help_heading = "Source")]
     pub strict: bool,
 
+    /// Memory the groups of an answer from files may take (such as 160MiB, 2GiB or 500MB);
+    /// beyond it they are kept in temporary files (in TMPDIR) and merged as the answer is
+    /// written, so a larger limit is faster on answers of millions of groups.
+    #[arg(long, value_name = "SIZE", default_value = "160MiB", value_parser = parse_size, env = "FLOWSIFT_MEMORY_LIMIT", help_heading = "Source")]
+    pub memory_limit: u64,
+
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -349,4 +355,53 @@ pub struct OutboundArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// A size in bytes: a number with an optional unit, `K`, `M` or `G` and `KiB`, `MiB`, `GiB`
+/// counting in 1024s, `KB`, `MB`, `GB` in 1000s, `B` for bytes.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let unit_bytes: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => {
+            return Err(format!(
+                "`{text}` is not a size such as 160MiB, 2GiB or 500MB"
+            ));
+        }
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit_bytes))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("`{text}` is not a size above zero such as 160MiB, 2GiB or 500MB"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_count_in_1024s_or_1000s_as_their_unit_says() {
+        assert_eq!(parse_size("160MiB"), Ok(160 << 20));
+        assert_eq!(parse_size("160m"), Ok(160 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert_eq!(parse_size("500MB"), Ok(500_000_000));
+        assert_eq!(parse_size("64kb"), Ok(64_000));
+        assert_eq!(parse_size(" 4096 "), Ok(4096));
+        assert_eq!(parse_size("1B"), Ok(1));
+        for bad in ["", "MiB", "0", "12XB", "1.5G", "-1G", "99999999999G"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -80,6 +80,7 @@ pub fn resolve_source(args: &SourceArgs) -> Result<SourceSettings, SettingsError
             strict: args.strict,
             chunk_bytes: CHUNK_BYTES,
             stream: false,
+            memory_limit: Some(args.memory_limit),
         }));
     }
     if args.log_groups.is_empty() && args.log_group_prefix.is_none() {

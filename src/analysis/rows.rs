@@ -22,6 +22,16 @@ pub enum RowError {
         value: String,
         row: usize,
     },
+    /// Groups of a large answer, kept on disk, could not be read back (the message says
+    /// which file and what to do).
+    #[error("{0}")]
+    Spilled(String),
+}
+
+impl From<std::io::Error> for RowError {
+    fn from(e: std::io::Error) -> Self {
+        RowError::Spilled(e.to_string())
+    }
 }
 
 /// Column positions of an answer, looked up once, and its rows: held in its table, or made

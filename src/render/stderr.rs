@@ -182,6 +182,12 @@ impl Reporter {
             if stats.nodata_records > 0 {
                 text.push_str(&format!(", {} NODATA", stats.nodata_records));
             }
+            if stats.spilled_bytes > 0 {
+                text.push_str(&format!(
+                    "; the answer outgrew --memory-limit, so {} of its groups went through temporary files (a larger limit is faster)",
+                    human_bytes(stats.spilled_bytes)
+                ));
+            }
             self.line(&text);
         }
         if stats.skipdata_records > 0 {

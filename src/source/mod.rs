@@ -181,6 +181,8 @@ pub struct Statistics {
     pub malformed_lines: u64,
     /// The first few malformed lines, in file and line order.
     pub malformed_examples: Vec<Malformed>,
+    /// Bytes of groups written to temporary files because they outgrew `--memory-limit`.
+    pub spilled_bytes: u64,
 }
 
 impl Statistics {
@@ -217,8 +219,8 @@ impl From<Table> for QueryOutput {
 
 impl QueryOutput {
     /// Calls `f` with each row of the answer in order, whether its rows are held in `table` or
-    /// made one at a time from `stream`.
-    pub fn try_for_each_row<E>(
+    /// made one at a time from `stream` (an error reading groups that went to disk is `E`).
+    pub fn try_for_each_row<E: From<std::io::Error>>(
         &self,
         mut f: impl FnMut(&[Value]) -> Result<(), E>,
     ) -> Result<(), E> {
@@ -230,7 +232,7 @@ impl QueryOutput {
 
     /// Renders the rows to bytes, a run of consecutive rows at a time, and passes the bytes to
     /// `write` in order. A streamed answer renders its runs in parallel.
-    pub fn try_for_each_rendered<E: Send>(
+    pub fn try_for_each_rendered<E: Send + From<std::io::Error>>(
         &self,
         render: impl Fn(&[Vec<Value>]) -> Result<Vec<u8>, E> + Sync,
         mut write: impl FnMut(&[u8]) -> Result<(), E>,

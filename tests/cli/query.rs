@@ -226,3 +226,59 @@ fn a_closed_pipe_ends_the_output_quietly() {
         assert!(status.success(), "{format}: {status}");
     }
 }
+
+/// An answer larger than `--memory-limit` goes through temporary files and comes out the
+/// same; the summary says so. A temporary folder that cannot be written is a clear error, and
+/// so is a size that is not one.
+#[test]
+fn answers_beyond_the_memory_limit_go_through_temporary_files() {
+    let run = |args: &[&str], tmp: Option<&str>| {
+        let mut cmd = flowsift();
+        cmd.args(args).arg("--input").arg(sample());
+        if let Some(tmp) = tmp {
+            cmd.env("TMPDIR", tmp);
+        }
+        cmd.output().expect("the binary runs")
+    };
+    let query =
+        "stats count(*) as flows, sum(bytes) as bytes by interfaceId, srcAddr, dstPort, protocol";
+    for args in [
+        vec!["query", "-o", "csv", query],
+        vec!["ports", "-o", "json"],
+        vec!["talkers", "-o", "json", "--port", "443"],
+        vec!["audit", "outbound", "-o", "json"],
+    ] {
+        let roomy = run(&args, None);
+        let tight = run(&[&args[..], &["--memory-limit", "16K"]].concat(), None);
+        assert!(roomy.status.success() && tight.status.success(), "{args:?}");
+        assert!(roomy.stdout.len() > 100, "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&tight.stdout),
+            String::from_utf8_lossy(&roomy.stdout),
+            "{args:?}"
+        );
+        let (roomy_err, tight_err) = (
+            String::from_utf8_lossy(&roomy.stderr),
+            String::from_utf8_lossy(&tight.stderr),
+        );
+        assert!(!roomy_err.contains("temporary files"), "{roomy_err}");
+        assert!(
+            tight_err.contains("went through temporary files"),
+            "{tight_err}"
+        );
+    }
+    let failed = run(
+        &["query", "--memory-limit", "16K", query],
+        Some("/nonexistent/flowsift-tmp"),
+    );
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(failed.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot create a temporary file in /nonexistent/flowsift-tmp")
+            && stderr.contains("TMPDIR"),
+        "{stderr}"
+    );
+    let (code, stderr) = stderr_of(flowsift().args(["query", "--memory-limit", "12XB", query]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("`12XB` is not a size"), "{stderr}");
+}

@@ -28,7 +28,9 @@ use crate::insights::render::render_expr;
 use crate::source::{Table, Value};
 
 mod groups;
+mod spill;
 pub use groups::{Groups, SortedGroups};
+pub use spill::SpillError;
 
 /// A query the engine cannot run, with the reason in the user's terms.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -868,6 +870,8 @@ pub struct Scratch {
 
 /// What one unit of work produced for one query; partials merge in input order.
 #[derive(Debug)]
+// One partial a query a thread: its size does not matter, and groups are used in place.
+#[allow(clippy::large_enum_variant)]
 pub enum Partial {
     Groups(Groups),
     Rows(Vec<RawRow>),
@@ -1000,6 +1004,10 @@ struct TextRef {
 }
 
 impl Texts {
+    fn capacity(&self) -> usize {
+        self.text.capacity()
+    }
+
     fn get(&self, at: TextRef) -> &str {
         &self.text[at.start as usize..][..at.len as usize]
     }
@@ -1149,16 +1157,23 @@ impl AggState {
         };
     }
 
-    fn update(&mut self, value: Option<&Scalar<'_>>, key: &mut Vec<u8>, texts: &mut Texts) {
+    /// Folds one value in; returns the heap bytes the state grew by, roughly (a distinct
+    /// count's new value and its place in the set), so that groups know their memory.
+    fn update(
+        &mut self,
+        value: Option<&Scalar<'_>>,
+        key: &mut Vec<u8>,
+        texts: &mut Texts,
+    ) -> usize {
         let value = match value {
             None => {
                 // count(*)
                 if let AggState::Count(n) = self {
                     *n += 1;
                 }
-                return;
+                return 0;
             }
-            Some(Scalar::Null) => return,
+            Some(Scalar::Null) => return 0,
             Some(v) => v,
         };
         match self {
@@ -1168,6 +1183,7 @@ impl AggState {
                 encode_key(value, key);
                 if !set.contains(key.as_slice()) {
                     set.insert(key.clone());
+                    return key.len() + 56;
                 }
             }
             AggState::SumNone | AggState::SumInt(_) | AggState::SumFloat(_) => {
@@ -1193,6 +1209,7 @@ impl AggState {
                 }
             }
         }
+        0
     }
 
     /// Merges another set of groups' state, whose texts are in `theirs`, into this one,
@@ -1223,6 +1240,107 @@ impl AggState {
                     a.set_bound(min, &Scalar::from_value(&their_bound), mine);
                 }
             }
+        }
+    }
+
+    /// Appends this state, with its text, to a spill file's record (see `groups::spill`).
+    fn write(&self, texts: &Texts, out: &mut Vec<u8>) {
+        let (tag, word): (u8, Option<[u8; 8]>) = match self {
+            AggState::Count(n) => (0, Some(n.to_le_bytes())),
+            AggState::Distinct(set) => (1, Some((set.len() as u64).to_le_bytes())),
+            AggState::SumNone => (2, None),
+            AggState::SumInt(n) => (3, Some(n.to_le_bytes())),
+            AggState::SumFloat(x) => (4, Some(x.to_le_bytes())),
+            AggState::Avg(mean) => (5, Some(mean.sum.to_le_bytes())),
+            AggState::MinNone => (6, None),
+            AggState::MinInt(n) => (7, Some(n.to_le_bytes())),
+            AggState::MinFloat(x) => (8, Some(x.to_le_bytes())),
+            AggState::MinTime(t) => (9, Some(t.to_le_bytes())),
+            AggState::MinText(_) => (10, None),
+            AggState::MaxNone => (11, None),
+            AggState::MaxInt(n) => (12, Some(n.to_le_bytes())),
+            AggState::MaxFloat(x) => (13, Some(x.to_le_bytes())),
+            AggState::MaxTime(t) => (14, Some(t.to_le_bytes())),
+            AggState::MaxText(_) => (15, None),
+        };
+        out.push(tag);
+        out.extend_from_slice(word.as_ref().map_or(&[][..], |w| &w[..]));
+        if let AggState::Avg(mean) = self {
+            out.extend_from_slice(&mean.n.to_le_bytes());
+        }
+        let mut bytes = |b: &[u8]| {
+            out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+            out.extend_from_slice(b);
+        };
+        match self {
+            AggState::Distinct(set) => set.iter().for_each(|value| bytes(value)),
+            AggState::MinText(at) | AggState::MaxText(at) => bytes(texts.get(*at).as_bytes()),
+            _ => {}
+        }
+    }
+
+    /// Reads a state `write` wrote from the front of `bytes`, its text into `texts`; `None`
+    /// when the bytes are not one.
+    fn read(bytes: &mut &[u8], texts: &mut Texts) -> Option<AggState> {
+        fn take<'b>(bytes: &mut &'b [u8], n: usize) -> Option<&'b [u8]> {
+            let (taken, rest) = bytes.split_at_checked(n)?;
+            *bytes = rest;
+            Some(taken)
+        }
+        fn word(bytes: &mut &[u8]) -> Option<[u8; 8]> {
+            take(bytes, 8)?.try_into().ok()
+        }
+        fn len(bytes: &mut &[u8]) -> Option<usize> {
+            usize::try_from(u64::from_le_bytes(word(bytes)?)).ok()
+        }
+        let int = |bytes: &mut &[u8]| word(bytes).map(i64::from_le_bytes);
+        let float = |bytes: &mut &[u8]| word(bytes).map(f64::from_le_bytes);
+        let mut text = |bytes: &mut &[u8]| -> Option<TextRef> {
+            let n = len(bytes)?;
+            let text = std::str::from_utf8(take(bytes, n)?).ok()?;
+            Some(texts.replace(None, text))
+        };
+        let (&tag, rest) = bytes.split_first()?;
+        *bytes = rest;
+        Some(match tag {
+            0 => AggState::Count(u64::from_le_bytes(word(bytes)?)),
+            1 => {
+                let n = len(bytes)?;
+                let mut set = FxHashSet::default();
+                for _ in 0..n {
+                    let len = len(bytes)?;
+                    set.insert(take(bytes, len)?.to_vec());
+                }
+                AggState::Distinct(Box::new(set))
+            }
+            2 => AggState::SumNone,
+            3 => AggState::SumInt(int(bytes)?),
+            4 => AggState::SumFloat(float(bytes)?),
+            5 => AggState::Avg(Box::new(Mean {
+                sum: float(bytes)?,
+                n: u64::from_le_bytes(word(bytes)?),
+            })),
+            6 => AggState::MinNone,
+            7 => AggState::MinInt(int(bytes)?),
+            8 => AggState::MinFloat(float(bytes)?),
+            9 => AggState::MinTime(int(bytes)?),
+            10 => AggState::MinText(text(bytes)?),
+            11 => AggState::MaxNone,
+            12 => AggState::MaxInt(int(bytes)?),
+            13 => AggState::MaxFloat(float(bytes)?),
+            14 => AggState::MaxTime(int(bytes)?),
+            15 => AggState::MaxText(text(bytes)?),
+            _ => return None,
+        })
+    }
+
+    /// Heap bytes a new state of `func` holds beyond its 16, roughly (an allocation costs its
+    /// bytes and about 16 more); a distinct count's values add theirs as they come (`update`).
+    fn heap_bytes(func: AggFunc) -> usize {
+        match func {
+            AggFunc::Avg => 32,
+            AggFunc::CountDistinct => 48,
+            _ => 0,
         }
     }
 
@@ -1322,23 +1440,37 @@ fn decode_key(mut bytes: &[u8]) -> Vec<Value> {
                 }
             }
             _ => {
+                let to_value = |text: &[u8]| {
+                    Value::Str(match std::str::from_utf8(text) {
+                        Ok(text) => text.into(),
+                        Err(_) => String::from_utf8_lossy(text).into(),
+                    })
+                };
+                // Most texts have no zero byte: they end at the first.
+                let zero = memchr::memchr(0, bytes).unwrap_or(bytes.len());
+                if matches!(bytes.get(zero + 1), Some(0) | None) {
+                    let value = to_value(&bytes[..zero]);
+                    bytes = bytes.get(zero + 2..).unwrap_or_default();
+                    values.push(value);
+                    continue;
+                }
                 let mut text = Vec::new();
-                let mut i = 0;
+                // Up to each zero byte: an escaped zero (then 0xff) or the end (then 0).
                 loop {
-                    match (bytes.get(i), bytes.get(i + 1)) {
-                        (Some(0), Some(0)) | (Some(0), None) | (None, _) => break,
-                        (Some(0), Some(_)) => {
-                            text.push(0);
-                            i += 2;
+                    let zero = memchr::memchr(0, bytes).unwrap_or(bytes.len());
+                    text.extend_from_slice(&bytes[..zero]);
+                    match bytes.get(zero + 1) {
+                        Some(0) | None => {
+                            bytes = bytes.get(zero + 2..).unwrap_or_default();
+                            break;
                         }
-                        (Some(&b), _) => {
-                            text.push(b);
-                            i += 1;
+                        Some(_) => {
+                            text.push(0);
+                            bytes = &bytes[zero + 2..];
                         }
                     }
                 }
-                bytes = bytes.get(i + 2..).unwrap_or_default();
-                Value::Str(String::from_utf8_lossy(&text).into())
+                to_value(&text)
             }
         };
         values.push(value);
@@ -1356,10 +1488,11 @@ impl Partial {
     }
 
     /// Finishes the work on every record fed so far (groups update their states a few
-    /// records late).
-    pub fn settle(&mut self) {
-        if let Partial::Groups(groups) = self {
-            groups.settle();
+    /// records late), and reports groups that could not be written to disk.
+    pub fn settle(&mut self) -> Result<(), SpillError> {
+        match self {
+            Partial::Groups(groups) => groups.settle_or_error(),
+            Partial::Rows(_) => Ok(()),
         }
     }
 }
@@ -1371,6 +1504,8 @@ pub struct Finished {
     /// With `stream`, the rows of a `stats` answer that nothing follows: `table` has its
     /// columns and no rows.
     pub stream: Option<SortedGroups>,
+    /// Bytes of groups that went to disk on the way.
+    pub spilled_bytes: u64,
 }
 
 /// The hidden column that, with `--records`, numbers the record each raw row came from.
@@ -1379,7 +1514,12 @@ const RECORD_COLUMN: &str = "\u{1}record";
 /// Finishes a query: turns the merged partial into rows and runs the post-stage commands. With
 /// `stream`, a `stats` answer by keys that no command follows is left as sorted groups, to be
 /// made into rows one at a time as they are written.
-pub fn finish(shape: &QueryShape, partial: Partial, stream: bool) -> Result<Finished, PlanError> {
+pub fn finish(
+    shape: &QueryShape,
+    partial: Partial,
+    stream: bool,
+) -> Result<Finished, super::LocalError> {
+    let mut spilled_bytes = 0;
     let (columns, rows, records): (Vec<String>, Vec<Vec<Value>>, Vec<Option<FlowRecord>>) =
         match (partial, &shape.stats) {
             (Partial::Groups(groups), Some(stats)) => {
@@ -1393,7 +1533,8 @@ pub fn finish(shape: &QueryShape, partial: Partial, stream: bool) -> Result<Fini
                         .clone()
                         .unwrap_or_else(|| aggregate_name(a.func, &a.arg))
                 }));
-                let sorted = groups.sorted();
+                let (sorted, spilled) = groups.sorted()?;
+                spilled_bytes = spilled;
                 if stream && shape.post.is_empty() && !stats.by.is_empty() {
                     return Ok(Finished {
                         table: Table {
@@ -1402,9 +1543,10 @@ pub fn finish(shape: &QueryShape, partial: Partial, stream: bool) -> Result<Fini
                         },
                         records: Vec::new(),
                         stream: Some(sorted),
+                        spilled_bytes,
                     });
                 }
-                let mut rows = sorted.into_rows();
+                let mut rows = sorted.into_rows()?;
                 if rows.is_empty() && stats.by.is_empty() {
                     // A total over nothing is still one row: count 0, other aggregates null.
                     rows.push(
@@ -1444,7 +1586,9 @@ pub fn finish(shape: &QueryShape, partial: Partial, stream: bool) -> Result<Fini
     } else {
         shape.raw_columns.len()
     };
-    apply_post(&shape.post, columns, rows, shown, records)
+    let mut finished = apply_post(&shape.post, columns, rows, shown, records)?;
+    finished.spilled_bytes = spilled_bytes;
+    Ok(finished)
 }
 
 /// Runs the commands after the record stage (and after `stats`) over rows. `shown` is how many
@@ -1572,6 +1716,7 @@ fn apply_post(
         table: Table { columns, rows },
         records,
         stream: None,
+        spilled_bytes: 0,
     })
 }
 

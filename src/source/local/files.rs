@@ -47,6 +47,9 @@ pub enum InputError {
     #[cfg(feature = "parquet")]
     #[error(transparent)]
     Parquet(#[from] super::parquet::ParquetError),
+    /// Groups beyond the memory limit could not be written to disk.
+    #[error(transparent)]
+    Spill(#[from] super::eval::SpillError),
     #[error(
         "no flow-log files found in {paths}; folders are searched for *.log, *.log.gz, *.gz, *.txt and *.parquet files"
     )]

@@ -29,6 +29,8 @@ pub enum LocalError {
     Input(#[from] InputError),
     #[error("{0}")]
     Plan(#[from] PlanError),
+    #[error(transparent)]
+    Spill(#[from] eval::SpillError),
     #[error(
         "{path}:{line}: malformed record: {reason} (--strict stops at the first malformed line; without it such lines are counted and skipped)"
     )]
@@ -50,6 +52,9 @@ pub struct LocalOptions {
     /// Leave `stats` answers by keys that no command follows as sorted groups
     /// (`QueryOutput::stream`), for a caller that writes rows as it goes.
     pub stream: bool,
+    /// Bytes all the groups of a run may hold in memory; past their share of it, a thread
+    /// writes its groups to a temporary file and starts afresh. `None`: no limit.
+    pub memory_limit: Option<u64>,
 }
 
 /// One question for a run: a parsed query, and whether to return whole records.
@@ -108,8 +113,18 @@ pub fn run(
         window,
         progress,
         stream: options.stream,
+        group_limit: group_limit(options.memory_limit, &shapes),
     };
     execute(&ctx, options.strict, &units, skipped)
+}
+
+/// The limit of one thread's groups of one query: every thread holds groups of every `stats`
+/// query at once, so each gets an equal share of the run's limit (0: none).
+fn group_limit(limit: Option<u64>, shapes: &[QueryShape]) -> usize {
+    let Some(limit) = limit else { return 0 };
+    let holders = rayon::current_num_threads() * shapes.iter().filter(|s| s.has_stats()).count();
+    let share = limit / holders.max(1) as u64;
+    usize::try_from(share).unwrap_or(usize::MAX).max(1)
 }
 
 /// Evaluates queries over records already in memory, such as the `@message` values fetched
@@ -138,6 +153,8 @@ pub fn run_messages(
         window,
         progress: &NoProgress,
         stream: false,
+        // The messages are in memory already.
+        group_limit: 0,
     };
     execute(&ctx, strict, &units, 0)
 }
@@ -157,7 +174,7 @@ fn execute(
     let accs = rayon::broadcast(|_| -> Result<Acc, InputError> {
         // A panic stops the other workers too, like an error.
         let _stop = StopOnPanic(&failed);
-        let mut acc = Acc::new(shapes);
+        let mut acc = Acc::new(shapes, ctx.group_limit);
         while !failed.load(Ordering::Relaxed) {
             let index = next.fetch_add(1, Ordering::Relaxed);
             let Some(unit) = units.get(index) else { break };
@@ -175,7 +192,7 @@ fn execute(
     });
     // The first error, before any merging.
     let accs = accs.into_iter().collect::<Result<Vec<Acc>, InputError>>()?;
-    let mut acc = Acc::new(shapes);
+    let mut acc = Acc::new(shapes, ctx.group_limit);
     for other in accs {
         acc.merge(other);
     }
@@ -259,6 +276,7 @@ fn execute(
             all.extend(tagged.into_iter().flat_map(|(_, r)| r));
         }
         let finished = eval::finish(shape, partial, ctx.stream)?;
+        statistics.spilled_bytes += finished.spilled_bytes;
         outputs.push(QueryOutput {
             table: finished.table,
             records: finished.records,
@@ -297,9 +315,9 @@ struct Acc {
 }
 
 impl Acc {
-    fn new(shapes: &[QueryShape]) -> Self {
+    fn new(shapes: &[QueryShape], group_limit: usize) -> Self {
         Acc {
-            total: UnitResult::new(shapes),
+            total: UnitResult::new(shapes, group_limit),
             rows: vec![Vec::new(); shapes.len()],
             unit_lines: Vec::new(),
             examples: Vec::new(),
@@ -375,13 +393,13 @@ struct UnitResult {
 }
 
 impl UnitResult {
-    fn new(shapes: &[QueryShape]) -> Self {
+    fn new(shapes: &[QueryShape], group_limit: usize) -> Self {
         UnitResult {
             partials: shapes
                 .iter()
                 .map(|s| {
                     if s.has_stats() {
-                        Partial::Groups(eval::Groups::default())
+                        Partial::Groups(eval::Groups::with_limit(group_limit))
                     } else {
                         Partial::Rows(Vec::new())
                     }
@@ -428,6 +446,8 @@ struct RunContext<'a> {
     window: Window,
     progress: &'a dyn Progress,
     stream: bool,
+    /// Each thread's limit for the groups of each query (see `group_limit`).
+    group_limit: usize,
 }
 
 /// The plans of every query for one layout, with the columns the reader needs.
@@ -465,7 +485,7 @@ impl RunContext<'_> {
     fn process(&self, unit: &Unit, partials: Vec<Partial>) -> Result<UnitResult, InputError> {
         let file = &self.files[unit.file];
         let path = file.path.display().to_string();
-        let mut result = UnitResult::new(self.shapes);
+        let mut result = UnitResult::new(self.shapes, self.group_limit);
         if partials.len() == result.partials.len() {
             result.partials = partials;
         }
@@ -666,7 +686,7 @@ impl RunContext<'_> {
         }
         result.lines = line_number;
         for partial in &mut result.partials {
-            partial.settle();
+            partial.settle()?;
         }
         if let Some(e) = plan_error {
             // Layouts met inside files compile like the default one did; a failure here means

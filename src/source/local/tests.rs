@@ -72,6 +72,7 @@ fn options(path: &std::path::Path, chunk_bytes: u64) -> LocalOptions {
         strict: false,
         chunk_bytes,
         stream: false,
+        memory_limit: None,
     }
 }
 
@@ -731,7 +732,7 @@ fn streamed_stats_rows_are_the_held_rows() {
     streamed
         .try_for_each_row(|row| {
             rows.push(row.to_vec());
-            Ok::<(), ()>(())
+            Ok::<(), std::io::Error>(())
         })
         .unwrap();
     // 7 and 20,011 are coprime: every line is a group of its own.
@@ -741,9 +742,16 @@ fn streamed_stats_rows_are_the_held_rows() {
     let mut seen = 0;
     let stopped = streamed.try_for_each_row(|_| {
         seen += 1;
-        if seen == 20_000 { Err("stop") } else { Ok(()) }
+        if seen == 20_000 {
+            Err(std::io::Error::other("stop"))
+        } else {
+            Ok(())
+        }
     });
-    assert_eq!((stopped, seen), (Err("stop"), 20_000));
+    assert_eq!(
+        (stopped.map_err(|e| e.to_string()), seen),
+        (Err("stop".to_owned()), 20_000)
+    );
     // As CSV, rendered in parallel a run of rows at a time: the bytes of the held table.
     let mut csv = Vec::new();
     crate::render::csv_out::write_query_csv(&streamed, &mut csv).unwrap();
@@ -771,10 +779,17 @@ fn streamed_stats_rows_are_the_held_rows() {
         |rows| Ok(vec![0; rows.len()]),
         |_| {
             writes += 1;
-            if writes == 3 { Err("stop") } else { Ok(()) }
+            if writes == 3 {
+                Err(std::io::Error::other("stop"))
+            } else {
+                Ok(())
+            }
         },
     );
-    assert_eq!((stopped, writes), (Err("stop"), 3));
+    assert_eq!(
+        (stopped.map_err(|e| e.to_string()), writes),
+        (Err("stop".to_owned()), 3)
+    );
     let sorted = answer(&format!("{query} | sort n desc"), true);
     assert!(sorted.stream.is_none());
     assert_eq!(sorted.table.rows.len(), held.table.rows.len());
@@ -819,4 +834,116 @@ fn text_aggregates_match_a_model_across_many_records() {
         let (table, _) = query_with(&content, query, Window::default(), chunk);
         assert_eq!(table.rows, expected, "chunk {chunk}");
     }
+}
+
+/// Groups past the memory limit go to runs on disk and come back merged: every kind of key
+/// and aggregate gives the answer it gives in memory, held or streamed, including through
+/// rounds of merging (a limit of one byte writes a run every 1,024 records, far more runs
+/// than are merged at once).
+#[test]
+fn spilled_groups_answer_as_held_ones() {
+    let content: String = (0..60_000u64)
+        .map(|i| {
+            let dst = if i % 11 == 0 {
+                "-".to_owned()
+            } else {
+                format!("10.1.{}.{}", i % 5, i % 13)
+            };
+            format!(
+                "2 123 eni-{} 10.0.{}.{} {dst} {} {} {} {} {} {} {} {} OK\n",
+                i % 7,
+                i % 3,
+                (i * 7) % 251,
+                40_000 + i % 97,
+                i % 20_011,
+                [6, 17][(i % 2) as usize],
+                i % 9,
+                (i * 37) % 5_003,
+                1_000 + (i % 600),
+                1_005 + (i % 600),
+                ["ACCEPT", "REJECT"][(i % 3 == 0) as usize],
+            )
+        })
+        .collect();
+    let f = file(&content);
+    let queries = [
+        "stats count(*) as n, sum(bytes) as b by interfaceId, dstPort, protocol",
+        "stats min(srcAddr) as lo, max(dstAddr) as hi, count_distinct(srcAddr) as d, \
+         avg(bytes) as a, min(bytes) as mn, max(start) as mx, count(dstAddr) as c by action, dstPort",
+        "stats count(*) as n by srcAddr, dstAddr, srcPort, dstPort, protocol, action",
+        "stats sum(bytes) as b, min(packets) as p by bin(1m), dstAddr",
+        "stats count(*) as n, sum(bytes) as b",
+        "filter dstPort < 0 | stats count(*) as n by dstPort",
+        "stats count(*) as n by dstPort | sort n desc, dstPort | limit 5",
+    ];
+    for text in queries {
+        let answer = |limit: Option<u64>, stream: bool| {
+            let spec = QuerySpec {
+                query: parse(text).unwrap(),
+                records: false,
+            };
+            let options = LocalOptions {
+                stream,
+                memory_limit: limit,
+                ..options(&f.path, 200_000)
+            };
+            run(&options, &[spec], Window::default(), &NoProgress).unwrap()
+        };
+        let held = answer(None, false);
+        assert_eq!(held.statistics.spilled_bytes, 0, "{text}");
+        let held = held.outputs.into_iter().next().unwrap();
+        let empty = text.starts_with("filter dstPort < 0");
+        assert_eq!(held.table.rows.is_empty(), empty, "{text}");
+        let spilled = answer(Some(1), false);
+        assert_eq!(spilled.statistics.spilled_bytes > 0, !empty, "{text}");
+        assert_eq!(spilled.outputs[0].table, held.table, "{text}");
+        // Streamed, row by row and as CSV.
+        let streamed = answer(Some(1), true).outputs.into_iter().next().unwrap();
+        let mut rows = Vec::new();
+        streamed
+            .try_for_each_row(|row| {
+                rows.push(row.to_vec());
+                Ok::<(), std::io::Error>(())
+            })
+            .unwrap();
+        assert_eq!(rows, held.table.rows, "{text}");
+        let mut csv = Vec::new();
+        crate::render::csv_out::write_query_csv(&streamed, &mut csv).unwrap();
+        let held_csv = crate::render::csv_out::query_csv(&held.table).unwrap();
+        assert_eq!(String::from_utf8(csv).unwrap(), held_csv, "{text}");
+    }
+}
+
+/// A limit that every thread's groups fit in writes nothing; one they outgrow writes runs,
+/// and the answer is the same.
+#[test]
+fn memory_limit_decides_whether_groups_spill() {
+    let content: String = (0..30_000u64)
+        .map(|i| {
+            format!(
+                "2 123 eni-{} 10.0.0.1 10.0.0.2 40000 {} 6 1 {} 1000 1005 ACCEPT OK\n",
+                i % 3,
+                i,
+                i
+            )
+        })
+        .collect();
+    let f = file(&content);
+    let answer = |limit: u64| {
+        let spec = QuerySpec {
+            query: parse("stats count(*) as n, sum(bytes) as b by interfaceId, dstPort").unwrap(),
+            records: false,
+        };
+        let options = LocalOptions {
+            memory_limit: Some(limit),
+            ..options(&f.path, 100_000)
+        };
+        run(&options, &[spec], Window::default(), &NoProgress).unwrap()
+    };
+    let roomy = answer(1 << 30);
+    let tight = answer(256 << 10);
+    assert_eq!(roomy.statistics.spilled_bytes, 0);
+    assert!(tight.statistics.spilled_bytes > 0);
+    assert_eq!(roomy.outputs[0].table.rows.len(), 30_000);
+    assert_eq!(tight.outputs[0].table, roomy.outputs[0].table);
 }

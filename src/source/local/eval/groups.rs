@@ -15,12 +15,16 @@
 //! states are prefetched (see [`Groups`]). Merging translates the other thread's dictionary
 //! codes, then merges shard by shard in parallel. Output order is the order of the values, as
 //! `encode_key` defines it.
+//!
+//! Groups given a memory limit write themselves to a sorted run on disk when they outgrow it,
+//! and start afresh; the answer is then the runs merged (see `spill`).
 
 use std::collections::VecDeque;
 use std::ops::Range;
 
 use rayon::prelude::*;
 
+use super::spill::{Run, RunWriter, SpillError, SpilledGroups};
 use super::{AggFunc, AggState, CompiledStats, RecordContext, Texts, decode_key, encode_key};
 use crate::source::Value;
 use crate::source::local::value::{Number, Scalar};
@@ -50,6 +54,8 @@ struct Dictionary {
     /// Single text values, by their text: looked up without encoding them.
     texts: BytesTable,
     entries: Vec<Box<[u8]>>,
+    /// The bytes of `entries`.
+    entry_bytes: usize,
 }
 
 /// A code, and a hash of its value that is the same in every thread's dictionary (unlike the
@@ -77,7 +83,18 @@ impl Dictionary {
                 .filter(|&n| n < DIRECT)
                 .expect("fewer than 2^31 distinct values in one group-by column");
         self.entries.push(encoded.into());
+        self.entry_bytes += encoded.len();
         code
+    }
+
+    /// Heap bytes held, roughly.
+    fn memory(&self) -> usize {
+        self.codes.memory()
+            + self.texts.memory()
+            + self.entries.capacity() * size_of::<Box<[u8]>>()
+            // An allocation an entry: its bytes and about 16 more.
+            + self.entry_bytes
+            + self.entries.len() * 16
     }
 
     /// How `other`'s codes read in this dictionary (indexed by their code - `DIRECT`).
@@ -187,6 +204,10 @@ impl BytesTable {
         self.bytes.extend_from_slice(key);
         self.place(slot);
         self.len += 1;
+    }
+
+    fn memory(&self) -> usize {
+        self.slots.capacity() * size_of::<BytesSlot>() + self.bytes.capacity()
     }
 
     fn place(&mut self, slot: BytesSlot) {
@@ -340,6 +361,18 @@ pub struct Groups {
     queued_text: String,
     /// Scratch for `count_distinct`'s encodings.
     scratch: Vec<u8>,
+    /// Heap bytes the states hold beyond their 16 each (averages, distinct values), roughly.
+    heap: usize,
+    /// Bytes of memory past which the groups go to a run on disk; 0: no limit.
+    limit: usize,
+    /// Records folded since memory was last checked.
+    unchecked: u32,
+    /// Groups written to disk, each run sorted by key.
+    runs: Vec<Run>,
+    /// The bytes of the runs written (not counting their merges).
+    spilled_bytes: u64,
+    /// The first run that could not be written; reported by `settle_or_error`.
+    error: Option<SpillError>,
 }
 
 /// An aggregate argument in the queue.
@@ -363,9 +396,13 @@ struct Finding {
 }
 
 const FIND_AHEAD: usize = 16;
+/// Records folded between two checks of memory against the limit.
+const CHECK_EVERY: u32 = 1 << 10;
 /// Groups made into rows by one task.
 const RUN: usize = 1 << 10;
 const UPDATE_AHEAD: usize = 8;
+/// Groups read in key order prefetch the states of the one this far ahead.
+const PREFETCH_AHEAD: usize = 8;
 
 /// A slot of a shard's open-addressing table: a key and its group number + 1 (0: empty), so
 /// one probe reads one cache line or two.
@@ -542,6 +579,14 @@ fn prefetch<T>(item: &T) {
 }
 
 impl Groups {
+    /// Groups that go to disk when they hold more than `limit` bytes (0: never).
+    pub fn with_limit(limit: usize) -> Self {
+        Groups {
+            limit,
+            ..Groups::default()
+        }
+    }
+
     pub(super) fn fold<'a>(
         &mut self,
         stats: &'a CompiledStats,
@@ -593,6 +638,15 @@ impl Groups {
         if self.finding.len() > FIND_AHEAD {
             self.find_next();
         }
+        if self.limit > 0 {
+            self.unchecked += 1;
+            if self.unchecked == CHECK_EVERY {
+                self.unchecked = 0;
+                if self.error.is_none() && self.memory() > self.limit {
+                    self.error = self.spill().err();
+                }
+            }
+        }
     }
 
     /// Finds the group of the oldest record waiting for it, and asks for its states.
@@ -612,6 +666,10 @@ impl Groups {
             shard_groups
                 .states
                 .extend(funcs.iter().map(|func| AggState::new(*func)));
+            self.heap += funcs
+                .iter()
+                .map(|&f| AggState::heap_bytes(f))
+                .sum::<usize>();
         }
         prefetch_at(&shard_groups.states, group * funcs.len());
         self.updating.push_back((shard, group_number(group)));
@@ -631,6 +689,7 @@ impl Groups {
             args,
             queued_text,
             scratch,
+            heap,
             ..
         } = self;
         let start = group as usize * funcs.len();
@@ -641,7 +700,7 @@ impl Groups {
                 Some(Queued::Text(range)) => Some(Scalar::Str(&queued_text[range])),
                 Some(Queued::Star) | None => None,
             };
-            state.update(arg.as_ref(), scratch, &mut shard.texts);
+            *heap += state.update(arg.as_ref(), scratch, &mut shard.texts);
         }
         if shard.texts.wasteful() {
             shard.texts = shard.texts.compacted(&mut shard.states);
@@ -659,16 +718,101 @@ impl Groups {
         self.queued_text.clear();
     }
 
+    /// Settles the queues, and reports a run that could not be written.
+    pub fn settle_or_error(&mut self) -> Result<(), SpillError> {
+        self.settle();
+        self.error.take().map_or(Ok(()), Err)
+    }
+
+    /// Heap bytes held, roughly, and those that sorting the groups to write them would take:
+    /// what the limit is compared with.
+    fn memory(&self) -> usize {
+        let sorting = self.len() * size_of::<(Key, u32, u32)>();
+        let shards: usize = self
+            .shards
+            .iter()
+            .map(|s| {
+                s.slots.capacity() * size_of::<Slot>()
+                    + s.states.capacity() * size_of::<AggState>()
+                    + s.texts.capacity()
+            })
+            .sum();
+        let dictionaries: usize = self.dictionaries.iter().map(Dictionary::memory).sum();
+        shards + dictionaries + self.heap + sorting
+    }
+
+    /// Writes the groups to a new run, sorted by key, and empties memory of them.
+    fn spill(&mut self) -> Result<(), SpillError> {
+        self.settle();
+        if self.is_empty() {
+            return Ok(());
+        }
+        let width = self.funcs.len();
+        let (rankings, groups) = self.sorted_keys();
+        let mut run = RunWriter::create()?;
+        let mut key = Vec::new();
+        for (i, &(ranks, shard, g)) in groups.iter().enumerate() {
+            // States are read in key order, which is no order in memory (see `run_rows`).
+            if let Some(&(_, shard, g)) = groups.get(i + PREFETCH_AHEAD) {
+                prefetch_at(&self.shards[shard as usize].states, g as usize * width);
+            }
+            key.clear();
+            for ((&rank, ranking), dictionary) in
+                ranks.iter().zip(&rankings).zip(&self.dictionaries)
+            {
+                let code = ranking.code(rank);
+                if code < DIRECT {
+                    encode_key(&Scalar::Int(i64::from(code)), &mut key);
+                } else {
+                    key.extend_from_slice(&dictionary.entries[(code - DIRECT) as usize]);
+                }
+            }
+            let shard = &self.shards[shard as usize];
+            let start = g as usize * width;
+            run.push(&key, |out| {
+                for state in &shard.states[start..start + width] {
+                    state.write(&shard.texts, out);
+                }
+            })?;
+        }
+        let run = run.finish()?;
+        self.spilled_bytes += run.bytes();
+        self.runs.push(run);
+        // `fold` makes them again.
+        self.shards = Vec::new();
+        self.dictionaries = Vec::new();
+        self.heap = 0;
+        Ok(())
+    }
+
     pub fn merge(&mut self, mut other: Groups) {
         self.settle();
         other.settle();
-        if other.is_empty() {
-            return;
+        let spilled = !self.runs.is_empty() || !other.runs.is_empty();
+        if spilled {
+            // The answer will be merged from runs: the groups they hold in memory become one
+            // more, rather than growing mine past the limit.
+            if let Err(e) = other.spill() {
+                other.error.get_or_insert(e);
+            }
+            self.runs.append(&mut other.runs);
         }
-        if self.is_empty() {
+        let spilled_bytes = self.spilled_bytes + other.spilled_bytes;
+        let error = other.error.take();
+        if !spilled && self.is_empty() {
+            other.limit = self.limit;
+            other.error = self.error.take();
             *self = other;
-            return;
+        } else if !spilled && !other.is_empty() {
+            self.merge_held(other);
         }
+        self.error = self.error.take().or(error);
+        self.spilled_bytes = spilled_bytes;
+    }
+
+    /// Merges the groups another thread holds in memory into mine.
+    fn merge_held(&mut self, other: Groups) {
+        self.heap += other.heap;
         let width = self.funcs.len();
         let Groups {
             shards,
@@ -698,53 +842,177 @@ impl Groups {
         self.len() == 0
     }
 
-    /// The groups in the order of their key values, for rows.
-    pub(super) fn sorted(mut self) -> SortedGroups {
-        self.settle();
+    /// The rankings of the key parts' codes, and every group (as its key's ranks, its shard
+    /// and its number there) in the order of its key values.
+    fn sorted_keys(&self) -> (Vec<Ranking>, Vec<(Key, u32, u32)>) {
+        // Keys become ranks for the sort, so arrays of integers compare, and back to codes after.
+        let rankings: Vec<Ranking> = self.dictionaries.iter().map(Ranking::new).collect();
+        // Filled in place, a shard's part each, so memory holds the array once.
+        let mut groups: Vec<(Key, u32, u32)> = vec![Default::default(); self.len()];
+        let mut parts = Vec::with_capacity(self.shards.len());
+        let mut rest = &mut groups[..];
+        for shard in &self.shards {
+            let (part, after) = rest.split_at_mut(shard.len);
+            parts.push(part);
+            rest = after;
+        }
+        parts
+            .into_par_iter()
+            .zip(&self.shards)
+            .enumerate()
+            .for_each(|(s, (part, shard))| {
+                for (out, (mut key, g)) in part.iter_mut().zip(shard.groups()) {
+                    for (code, ranking) in key.iter_mut().zip(&rankings) {
+                        *code = ranking.rank(*code);
+                    }
+                    *out = (key, s as u32, g as u32);
+                }
+            });
+        groups.par_sort_unstable();
+        (rankings, groups)
+    }
+
+    /// The groups in the order of their key values, for rows: from memory, or merged from
+    /// their runs when they went to disk; and the bytes of those runs.
+    pub(super) fn sorted(mut self) -> Result<(SortedGroups, u64), SpillError> {
+        self.settle_or_error()?;
+        if !self.runs.is_empty() {
+            // Those still in memory are one more run.
+            self.spill()?;
+            let runs = std::mem::take(&mut self.runs);
+            let spilled = SpilledGroups::new(runs)?;
+            return Ok((SortedGroups(Sorted::Spilled(spilled)), self.spilled_bytes));
+        }
+        let (rankings, groups) = self.sorted_keys();
         let Groups {
             shards,
             dictionaries,
             funcs,
             ..
         } = self;
-        let width = funcs.len();
-        // Keys become ranks for the sort, so arrays of integers compare, and back to codes after.
-        let rankings: Vec<Ranking> = dictionaries.iter().map(Ranking::new).collect();
-        let mut groups: Vec<(Key, u32, u32)> = shards
-            .par_iter()
-            .enumerate()
-            .flat_map_iter(|(s, shard)| {
-                let rankings = &rankings;
-                shard.groups().map(move |(mut key, g)| {
-                    for (code, ranking) in key.iter_mut().zip(rankings) {
-                        *code = ranking.rank(*code);
-                    }
-                    (key, s as u32, g as u32)
-                })
-            })
-            .collect();
         // The tables are done with: their memory goes before the rows take theirs.
         let (states, texts) = shards.into_iter().map(|s| (s.states, s.texts)).unzip();
-        groups.par_sort_unstable();
         let decoded = dictionaries
             .iter()
             .map(|d| d.entries.iter().map(|e| decode_key(e)).collect())
             .collect();
-        SortedGroups {
+        let held = HeldGroups {
             groups,
             rankings,
             decoded,
             states,
             texts,
-            width,
-        }
+            width: funcs.len(),
+        };
+        Ok((SortedGroups(Sorted::Held(held)), 0))
     }
 }
 
 /// Groups in the order of their key values, ready to become rows: all at once (`into_rows`) or
-/// one at a time as they are written (`try_for_each`), which never holds them all as rows.
+/// a chunk at a time as they are written (`try_for_each`), which never holds them all as rows.
 #[derive(Debug, Clone)]
-pub struct SortedGroups {
+pub struct SortedGroups(Sorted);
+
+#[derive(Debug, Clone)]
+enum Sorted {
+    Held(HeldGroups),
+    Spilled(SpilledGroups),
+}
+
+/// Rows made at once, as a chunk, while the one before is used.
+const CHUNK: usize = 1 << 14;
+
+impl SortedGroups {
+    /// Calls `f` with each row in order. Rows are made a chunk at a time, while `f` gets the
+    /// chunk before; memory holds two chunks. Call it from outside the rayon pool: it waits on
+    /// a thread that needs the pool. Groups that went to disk are read back as the rows are
+    /// made; an error reading them is `f`'s kind of error.
+    pub fn try_for_each<E: From<std::io::Error>>(
+        &self,
+        mut f: impl FnMut(&[Value]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.try_for_each_chunk(|rows| rows, |rows| rows.iter().try_for_each(|row| f(row)))
+    }
+
+    /// Renders the rows to bytes and passes them to `write` in order. `render` gets runs of
+    /// consecutive rows and renders them in parallel, while `write` gets the runs before; so
+    /// writing millions of rows takes every core, and memory holds two chunks of them.
+    /// Call it from outside the rayon pool, as `try_for_each`.
+    pub fn try_for_each_rendered<E: Send + From<std::io::Error>>(
+        &self,
+        render: impl Fn(&[Vec<Value>]) -> Result<Vec<u8>, E> + Sync,
+        mut write: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.try_for_each_chunk(
+            |rows| rows.par_chunks(RUN).map(&render).collect::<Vec<_>>(),
+            |runs| runs.into_iter().try_for_each(|run| write(&run?)),
+        )
+    }
+
+    /// Makes `make` of each chunk of rows, in order, on a thread that works on the next chunk
+    /// while `f` gets this one.
+    fn try_for_each_chunk<T: Send, E: From<std::io::Error>>(
+        &self,
+        make: impl Fn(Vec<Vec<Value>>) -> T + Sync,
+        mut f: impl FnMut(T) -> Result<(), E>,
+    ) -> Result<(), E> {
+        std::thread::scope(|scope| {
+            // A rendezvous: a chunk is handed over when `f` is ready for it.
+            let (chunks, made) = std::sync::mpsc::sync_channel(0);
+            let make = &make;
+            scope.spawn(move || {
+                // A receiver gone (`f` failed) ends the work.
+                let read = self.for_each_made(make, |made| chunks.send(Ok(made)).is_ok());
+                if let Err(e) = read {
+                    let _ = chunks.send(Err(e));
+                }
+            });
+            for chunk in made {
+                f(chunk.map_err(std::io::Error::from)?)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Calls `f` with `make` of the rows a chunk at a time, in order, until it returns
+    /// `false`.
+    fn for_each_made<T: Send>(
+        &self,
+        make: &(impl Fn(Vec<Vec<Value>>) -> T + Sync),
+        mut f: impl FnMut(T) -> bool,
+    ) -> Result<(), SpillError> {
+        match &self.0 {
+            Sorted::Held(held) => {
+                for groups in held.groups.chunks(CHUNK) {
+                    if !f(make(held.rows(groups))) {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            Sorted::Spilled(spilled) => spilled.for_each_made(make, f),
+        }
+    }
+
+    /// Every row, in output order.
+    pub(super) fn into_rows(self) -> Result<Vec<Vec<Value>>, SpillError> {
+        match self.0 {
+            Sorted::Held(held) => Ok(held.rows(&held.groups)),
+            Sorted::Spilled(spilled) => {
+                let mut rows = Vec::new();
+                spilled.for_each_made(&|chunk| chunk, |chunk| {
+                    rows.extend(chunk);
+                    true
+                })?;
+                Ok(rows)
+            }
+        }
+    }
+}
+
+/// Groups sorted in memory.
+#[derive(Debug, Clone)]
+struct HeldGroups {
     /// Key ranks, shard and group number.
     groups: Vec<(Key, u32, u32)>,
     rankings: Vec<Ranking>,
@@ -757,7 +1025,7 @@ pub struct SortedGroups {
     width: usize,
 }
 
-impl SortedGroups {
+impl HeldGroups {
     /// The row of one group: key values, then aggregates.
     fn row(&self, &(key, shard, g): &(Key, u32, u32)) -> Vec<Value> {
         let mut row = Vec::with_capacity(self.decoded.len() + self.width);
@@ -779,68 +1047,8 @@ impl SortedGroups {
         row
     }
 
-    /// Calls `f` with each row in order. Rows are made a chunk at a time, in parallel, while
-    /// `f` gets the chunk before; memory holds two chunks. Call it from outside the rayon
-    /// pool: it waits on a thread that needs the pool.
-    pub fn try_for_each<E>(&self, mut f: impl FnMut(&[Value]) -> Result<(), E>) -> Result<(), E> {
-        self.try_for_each_chunk(
-            |groups| self.rows(groups),
-            |rows| rows.iter().try_for_each(|row| f(row)),
-        )
-    }
-
-    /// Renders the rows to bytes and passes them to `write` in order. `render` gets runs of
-    /// consecutive rows and renders them in parallel, while `write` gets the runs before; so
-    /// writing millions of rows takes every core, and memory holds two chunks of them.
-    /// Call it from outside the rayon pool, as `try_for_each`.
-    pub fn try_for_each_rendered<E: Send>(
-        &self,
-        render: impl Fn(&[Vec<Value>]) -> Result<Vec<u8>, E> + Sync,
-        mut write: impl FnMut(&[u8]) -> Result<(), E>,
-    ) -> Result<(), E> {
-        self.try_for_each_chunk(
-            |groups| {
-                groups
-                    .par_chunks(RUN)
-                    .map(|run| render(&self.run_rows(run)))
-                    .collect::<Vec<_>>()
-            },
-            |runs| runs.into_iter().try_for_each(|run| write(&run?)),
-        )
-    }
-
-    /// Makes `made` of each chunk of groups, in order, on a thread that works on the next
-    /// chunk while `f` gets this one.
-    fn try_for_each_chunk<T: Send, E>(
-        &self,
-        make: impl Fn(&[(Key, u32, u32)]) -> T + Sync,
-        mut f: impl FnMut(T) -> Result<(), E>,
-    ) -> Result<(), E> {
-        const CHUNK: usize = 1 << 14;
-        std::thread::scope(|scope| {
-            // A rendezvous: a chunk is handed over when `f` is ready for it.
-            let (chunks, made) = std::sync::mpsc::sync_channel(0);
-            let make = &make;
-            scope.spawn(move || {
-                for groups in self.groups.chunks(CHUNK) {
-                    // A receiver gone (`f` failed) ends the work.
-                    if chunks.send(make(groups)).is_err() {
-                        break;
-                    }
-                }
-            });
-            for chunk in made {
-                f(chunk)?;
-            }
-            Ok(())
-        })
-    }
-
-    /// Every row, made in parallel and in output order, so writing them reads memory in order.
-    pub(super) fn into_rows(self) -> Vec<Vec<Value>> {
-        self.rows(&self.groups)
-    }
-
+    /// The rows of `groups`, made in parallel and in output order, so writing them reads
+    /// memory in order.
     fn rows(&self, groups: &[(Key, u32, u32)]) -> Vec<Vec<Value>> {
         let runs: Vec<Vec<Vec<Value>>> = groups
             .par_chunks(RUN)
@@ -852,10 +1060,9 @@ impl SortedGroups {
     /// The rows of a run of groups. States are read in key order, which is no order in
     /// memory: those of a group a few ahead are prefetched, so their reads overlap.
     fn run_rows(&self, run: &[(Key, u32, u32)]) -> Vec<Vec<Value>> {
-        const AHEAD: usize = 8;
         let mut rows = Vec::with_capacity(run.len());
         for (i, group) in run.iter().enumerate() {
-            if let Some(&(_, shard, g)) = run.get(i + AHEAD) {
+            if let Some(&(_, shard, g)) = run.get(i + PREFETCH_AHEAD) {
                 prefetch_at(&self.states[shard as usize], g as usize * self.width);
             }
             rows.push(self.row(group));

@@ -1,0 +1,434 @@
+//! Groups beyond the memory limit, on disk. A thread whose groups outgrow their share of
+//! `--memory-limit` writes them, sorted by key, to a temporary file (a run) and starts afresh;
+//! the answer is the runs merged a group at a time in key order as its rows are made, so
+//! memory holds one group a run however many groups the answer has.
+//!
+//! A run is a sequence of groups, each the length of its key and of its states (LEB128), the
+//! key (its values' `encode_key` bytes, which compare as the values sort, so runs merge by
+//! comparing bytes), then its states as `AggState::write` wrote them. Runs are unnamed
+//! temporary files in the system's temporary folder (`TMPDIR`), deleted when dropped.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use tempfile::TempPath;
+
+use super::{AggState, Texts, decode_key};
+use crate::source::Value;
+
+/// Runs merged at once; more are first merged in rounds of this many into longer runs.
+const FAN_IN: usize = 16;
+/// Bytes buffered a run, reading or writing.
+const BUFFER: usize = 1 << 16;
+/// A run remembers the key and the place of every this many groups, so that the answer can
+/// be merged a range of keys at a time, ranges in parallel.
+const INDEX_EVERY: u64 = 1 << 10;
+/// Groups (over all runs) in one range of the merge, about.
+const RANGE: u64 = 1 << 14;
+
+/// From a key (inclusive; `None`: the first) to a key (exclusive; `None`: past the last).
+type KeyRange<'k> = (Option<&'k [u8]>, Option<&'k [u8]>);
+
+/// A temporary file that could not be written or read.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot {action} a temporary file in {dir}: {source} (the groups of an answer larger than \
+     --memory-limit are kept there; free some space, point TMPDIR at a folder with room, or \
+     raise --memory-limit)"
+)]
+pub struct SpillError {
+    action: &'static str,
+    dir: PathBuf,
+    #[source]
+    source: io::Error,
+}
+
+impl SpillError {
+    fn new(action: &'static str, source: io::Error) -> Self {
+        SpillError {
+            action,
+            dir: std::env::temp_dir(),
+            source,
+        }
+    }
+}
+
+/// Rows are read through `io::Error`s, which keep the kind and the message.
+impl From<SpillError> for io::Error {
+    fn from(e: SpillError) -> Self {
+        io::Error::new(e.source.kind(), e)
+    }
+}
+
+/// A run on disk; the file goes when the last clone does.
+#[derive(Debug, Clone)]
+pub(super) struct Run {
+    path: Arc<TempPath>,
+    /// The key of every `INDEX_EVERY`th group and where the group starts, in key order.
+    index: Arc<[(Box<[u8]>, u64)]>,
+    bytes: u64,
+}
+
+impl Run {
+    pub(super) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
+/// Writes one run, a group at a time in key order.
+pub(super) struct RunWriter {
+    file: BufWriter<File>,
+    path: TempPath,
+    record: Vec<u8>,
+    groups: u64,
+    offset: u64,
+    index: Vec<(Box<[u8]>, u64)>,
+}
+
+impl RunWriter {
+    pub(super) fn create() -> Result<Self, SpillError> {
+        let file = tempfile::Builder::new()
+            .prefix("flowsift-groups-")
+            .tempfile()
+            .map_err(|e| SpillError::new("create", e))?;
+        let (file, path) = file.into_parts();
+        Ok(RunWriter {
+            file: BufWriter::with_capacity(BUFFER, file),
+            path,
+            record: Vec::new(),
+            groups: 0,
+            offset: 0,
+            index: Vec::new(),
+        })
+    }
+
+    /// Appends a group: its key, then the states that `states` appends.
+    pub(super) fn push(
+        &mut self,
+        key: &[u8],
+        states: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<(), SpillError> {
+        if self.groups.is_multiple_of(INDEX_EVERY) {
+            self.index.push((key.into(), self.offset));
+        }
+        self.groups += 1;
+        let record = &mut self.record;
+        record.clear();
+        states(record);
+        let mut head = [0u8; 20];
+        let mut n = write_varint(key.len() as u64, &mut head);
+        n += write_varint(record.len() as u64, &mut head[n..]);
+        self.offset += (n + key.len() + record.len()) as u64;
+        let write = |file: &mut BufWriter<File>| {
+            file.write_all(&head[..n])?;
+            file.write_all(key)?;
+            file.write_all(record)
+        };
+        write(&mut self.file).map_err(|e| SpillError::new("write", e))
+    }
+
+    pub(super) fn finish(self) -> Result<Run, SpillError> {
+        // Flushes; the file is read again by its path.
+        self.file
+            .into_inner()
+            .map_err(|e| SpillError::new("write", e.into_error()))?;
+        Ok(Run {
+            path: Arc::new(self.path),
+            index: self.index.into(),
+            bytes: self.offset,
+        })
+    }
+}
+
+/// Writes `n` as LEB128; returns the bytes written (at most 10).
+fn write_varint(mut n: u64, out: &mut [u8]) -> usize {
+    let mut i = 0;
+    while n >= 0x80 {
+        out[i] = (n as u8) | 0x80;
+        n >>= 7;
+        i += 1;
+    }
+    out[i] = n as u8;
+    i + 1
+}
+
+/// Reads a LEB128 number; `None` at the end of the input before its first byte.
+fn read_varint(input: &mut impl Read) -> io::Result<Option<u64>> {
+    let mut n = 0u64;
+    let mut byte = [0u8];
+    for shift in (0..64).step_by(7) {
+        if input.read(&mut byte)? == 0 {
+            return if shift == 0 {
+                Ok(None)
+            } else {
+                Err(io::ErrorKind::UnexpectedEof.into())
+            };
+        }
+        n |= u64::from(byte[0] & 0x7f) << shift;
+        if byte[0] < 0x80 {
+            return Ok(Some(n));
+        }
+    }
+    Err(damaged())
+}
+
+fn damaged() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        "the file is damaged: it does not hold the groups flowsift wrote",
+    )
+}
+
+/// Reads a run's groups in a range of keys a group at a time; `key` and `states` hold the
+/// current group's bytes.
+struct RunReader<'r> {
+    file: BufReader<File>,
+    key: Vec<u8>,
+    states: Vec<u8>,
+    done: bool,
+    /// Where the range ends (the first key past it); `None`: at the end of the run.
+    end: Option<&'r [u8]>,
+}
+
+impl<'r> RunReader<'r> {
+    /// A reader of the groups of `run` from key `start` (inclusive; `None`: the first) to key
+    /// `end` (exclusive).
+    fn open(run: &Run, start: Option<&[u8]>, end: Option<&'r [u8]>) -> Result<Self, SpillError> {
+        let mut file = File::open(&*run.path).map_err(|e| SpillError::new("read", e))?;
+        // From the last indexed group before `start`: the groups between are skipped.
+        let from = start.map_or(0, |start| {
+            let after = run.index.partition_point(|(key, _)| **key < *start);
+            after.checked_sub(1).map_or(0, |i| run.index[i].1)
+        });
+        if from > 0 {
+            file.seek(SeekFrom::Start(from))
+                .map_err(|e| SpillError::new("read", e))?;
+        }
+        let mut reader = RunReader {
+            file: BufReader::with_capacity(BUFFER, file),
+            key: Vec::new(),
+            states: Vec::new(),
+            done: false,
+            end,
+        };
+        reader.advance()?;
+        if let Some(start) = start {
+            while !reader.done && reader.key.as_slice() < start {
+                reader.advance()?;
+            }
+        }
+        Ok(reader)
+    }
+
+    fn advance(&mut self) -> Result<(), SpillError> {
+        let mut read = || -> io::Result<bool> {
+            let Some(key) = read_varint(&mut self.file)? else {
+                return Ok(false);
+            };
+            let states = read_varint(&mut self.file)?.ok_or_else(damaged)?;
+            let len = |n: u64| usize::try_from(n).map_err(|_| damaged());
+            self.key.resize(len(key)?, 0);
+            self.file.read_exact(&mut self.key)?;
+            self.states.resize(len(states)?, 0);
+            self.file.read_exact(&mut self.states)?;
+            Ok(true)
+        };
+        self.done = !read().map_err(|e| SpillError::new("read", e))?
+            || self.end.is_some_and(|end| self.key.as_slice() >= end);
+        Ok(())
+    }
+
+    /// The current group's states, their texts into `texts`.
+    fn read_states(&self, states: &mut Vec<AggState>, texts: &mut Texts) -> Result<(), SpillError> {
+        let mut bytes = &self.states[..];
+        while !bytes.is_empty() {
+            let state = AggState::read(&mut bytes, texts)
+                .ok_or_else(|| SpillError::new("read", damaged()))?;
+            states.push(state);
+        }
+        Ok(())
+    }
+}
+
+/// Runs merged into one sequence of groups in key order; a key in several runs is one group,
+/// its states merged.
+struct Merge<'r> {
+    readers: Vec<RunReader<'r>>,
+    /// Another run's states of the current key, and their texts.
+    theirs: Vec<AggState>,
+    their_texts: Texts,
+}
+
+impl<'r> Merge<'r> {
+    /// The groups of `runs` from key `start` (inclusive) to key `end` (exclusive).
+    fn open(runs: &[Run], start: Option<&[u8]>, end: Option<&'r [u8]>) -> Result<Self, SpillError> {
+        Ok(Merge {
+            readers: runs
+                .iter()
+                .map(|run| RunReader::open(run, start, end))
+                .collect::<Result<_, _>>()?,
+            theirs: Vec::new(),
+            their_texts: Texts::default(),
+        })
+    }
+
+    /// The next group: its key into `key`, its states into `states` (their texts into
+    /// `texts`); `false` after the last.
+    fn next(
+        &mut self,
+        key: &mut Vec<u8>,
+        states: &mut Vec<AggState>,
+        texts: &mut Texts,
+    ) -> Result<bool, SpillError> {
+        let Some(first) = (0..self.readers.len())
+            .filter(|&r| !self.readers[r].done)
+            .min_by(|&a, &b| self.readers[a].key.cmp(&self.readers[b].key))
+        else {
+            return Ok(false);
+        };
+        key.clear();
+        key.extend_from_slice(&self.readers[first].key);
+        states.clear();
+        *texts = Texts::default();
+        self.readers[first].read_states(states, texts)?;
+        self.readers[first].advance()?;
+        for reader in &mut self.readers[first + 1..] {
+            if reader.done || reader.key != *key {
+                continue;
+            }
+            self.theirs.clear();
+            self.their_texts = Texts::default();
+            reader.read_states(&mut self.theirs, &mut self.their_texts)?;
+            if self.theirs.len() != states.len() {
+                return Err(SpillError::new("read", damaged()));
+            }
+            for (mine, theirs) in states.iter_mut().zip(self.theirs.drain(..)) {
+                mine.merge(theirs, texts, &self.their_texts);
+            }
+            reader.advance()?;
+        }
+        Ok(true)
+    }
+}
+
+/// Merges runs in rounds, `FAN_IN` at a time into one, until at most `FAN_IN` are left: the
+/// merge that makes rows then reads a bounded number of files at once.
+pub(super) fn reduce(mut runs: Vec<Run>) -> Result<Vec<Run>, SpillError> {
+    let (mut key, mut states, mut texts) = (Vec::new(), Vec::new(), Texts::default());
+    while runs.len() > FAN_IN {
+        let mut merge = Merge::open(&runs[..FAN_IN], None, None)?;
+        let mut merged = RunWriter::create()?;
+        while merge.next(&mut key, &mut states, &mut texts)? {
+            merged.push(&key, |out| {
+                for state in &states {
+                    state.write(&texts, out);
+                }
+            })?;
+        }
+        runs.drain(..FAN_IN);
+        runs.push(merged.finish()?);
+    }
+    Ok(runs)
+}
+
+/// The groups of an answer that outgrew memory: at most `FAN_IN` runs, merged as the rows
+/// are made.
+#[derive(Debug, Clone)]
+pub(super) struct SpilledGroups {
+    runs: Vec<Run>,
+}
+
+impl SpilledGroups {
+    pub(super) fn new(runs: Vec<Run>) -> Result<Self, SpillError> {
+        Ok(SpilledGroups {
+            runs: reduce(runs)?,
+        })
+    }
+
+    /// Calls `f` with `make` of the rows (key values, then aggregates) in key order, a range
+    /// of keys at a time, until `f` returns `false` or the rows end. Ranges are merged (and
+    /// made) a few at a time in parallel.
+    pub(super) fn for_each_made<T: Send>(
+        &self,
+        make: &(impl Fn(Vec<Vec<Value>>) -> T + Sync),
+        mut f: impl FnMut(T) -> bool,
+    ) -> Result<(), SpillError> {
+        // Every `step`th indexed key starts a range, so a range holds about `RANGE` groups.
+        let mut keys: Vec<&[u8]> = self
+            .runs
+            .iter()
+            .flat_map(|run| run.index.iter().map(|(key, _)| &**key))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let step = (RANGE / INDEX_EVERY) as usize;
+        let mut bounds: Vec<Option<&[u8]>> = vec![None];
+        bounds.extend(keys.iter().skip(step).step_by(step).map(|&k| Some(k)));
+        bounds.push(None);
+        let ranges: Vec<KeyRange<'_>> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+        for window in ranges.chunks(2 * rayon::current_num_threads()) {
+            let made: Vec<Result<T, SpillError>> = window
+                .par_iter()
+                .map(|&(start, end)| self.range_rows(start, end).map(make))
+                .collect();
+            for rows in made {
+                if !f(rows?) {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The rows of the groups from key `start` (inclusive) to key `end` (exclusive).
+    fn range_rows(
+        &self,
+        start: Option<&[u8]>,
+        end: Option<&[u8]>,
+    ) -> Result<Vec<Vec<Value>>, SpillError> {
+        let mut merge = Merge::open(&self.runs, start, end)?;
+        let (mut key, mut states, mut texts) = (Vec::new(), Vec::new(), Texts::default());
+        let mut rows = Vec::new();
+        while merge.next(&mut key, &mut states, &mut texts)? {
+            let mut row = decode_key(&key);
+            row.extend(states.iter().map(|state| state.finish(&texts)));
+            rows.push(row);
+        }
+        Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// LEB128 numbers read back as written, one after another.
+        #[test]
+        fn varints_round_trip(numbers in proptest::collection::vec(any::<u64>(), 0..20)) {
+            let mut bytes = Vec::new();
+            for &n in &numbers {
+                let mut buf = [0u8; 10];
+                let len = write_varint(n, &mut buf);
+                bytes.extend_from_slice(&buf[..len]);
+            }
+            let mut input = &bytes[..];
+            let mut read = Vec::new();
+            while let Some(n) = read_varint(&mut input).unwrap() {
+                read.push(n);
+            }
+            prop_assert_eq!(read, numbers);
+        }
+    }
+
+    /// A run cut short is reported as damaged or cut, not read as fewer groups.
+    #[test]
+    fn a_truncated_varint_is_an_error() {
+        let mut input: &[u8] = &[0x80];
+        assert!(read_varint(&mut input).is_err());
+    }
+}
