@@ -278,14 +278,25 @@ fn own_addresses(cols: Columns<'_>) -> Result<Owners, RowError> {
         cols.col("flows")?,
     );
     let (first, last) = (cols.col("firstSeen")?, cols.col("lastSeen")?);
-    let mut counts: HashMap<String, HashMap<String, u64>> = HashMap::new();
+    let mut own = HashMap::new();
+    // One interface's flows per address at a time: an interface's rows come together, and
+    // its verdict is made when the next interface starts (an answer holds every address pair
+    // of every interface, which can be millions).
+    let mut current: Option<(String, HashMap<String, u64>)> = None;
     let mut span: Option<(i64, i64)> = None;
-    cols.try_for_each(|row| {
+    cols.try_for_each_grouped(iface, |row| {
         let Some(interface) = cols.text(row.1, iface) else {
             return Ok(());
         };
         let n = cols.count(row, flows)?;
-        let per = counts.entry(interface.to_owned()).or_default();
+        if current.as_ref().is_none_or(|(name, _)| name != interface)
+            && let Some((name, per)) = current.replace((interface.to_owned(), HashMap::new()))
+        {
+            own.insert(name, own_verdict(per));
+        }
+        let Some((_, per)) = current.as_mut() else {
+            return Ok(());
+        };
         let (a, b) = (cols.text(row.1, src), cols.text(row.1, dst));
         for addr in [a, b].into_iter().flatten() {
             *per.entry(addr.to_owned()).or_default() += n;
@@ -301,23 +312,26 @@ fn own_addresses(cols: Columns<'_>) -> Result<Owners, RowError> {
         }
         Ok(())
     })?;
-    let mut own = HashMap::new();
-    for (interface, per) in counts {
-        let mut ranked: Vec<(String, u64)> = per.into_iter().collect();
-        ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        let verdict = match ranked.as_slice() {
-            [] => Own::Unknown,
-            [(a, _)] => Own::Address(a.clone()),
-            [(a, na), (b, nb), ..] if na == nb => match (is_private(a), is_private(b)) {
-                (true, false) => Own::Address(a.clone()),
-                (false, true) => Own::Address(b.clone()),
-                _ => Own::Ambiguous(a.clone(), b.clone()),
-            },
-            [(a, _), ..] => Own::Address(a.clone()),
-        };
-        own.insert(interface, verdict);
+    if let Some((name, per)) = current {
+        own.insert(name, own_verdict(per));
     }
     Ok((own, span))
+}
+
+/// The interface's own address from its flows per address (see `own_addresses`).
+fn own_verdict(per: HashMap<String, u64>) -> Own {
+    let mut ranked: Vec<(String, u64)> = per.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    match ranked.as_slice() {
+        [] => Own::Unknown,
+        [(a, _)] => Own::Address(a.clone()),
+        [(a, na), (b, nb), ..] if na == nb => match (is_private(a), is_private(b)) {
+            (true, false) => Own::Address(a.clone()),
+            (false, true) => Own::Address(b.clone()),
+            _ => Own::Ambiguous(a.clone(), b.clone()),
+        },
+        [(a, _), ..] => Own::Address(a.clone()),
+    }
 }
 
 /// Each interface's own address from the `ports-addresses` answer; `None` where it cannot be

@@ -80,6 +80,37 @@ impl<'t> Columns<'t> {
         })
     }
 
+    /// As `try_for_each`, but the rows of one value of `col` come one after another (the
+    /// values in no particular order), so that a caller can finish each value's rows before the
+    /// next and hold one value's state at a time. A streamed answer whose first column is
+    /// `col` comes in that order already (it is sorted by its keys); other rows are visited
+    /// through their numbers sorted by `col`.
+    pub fn try_for_each_grouped(
+        &self,
+        col: Col,
+        mut f: impl FnMut((usize, &[Value])) -> Result<(), RowError>,
+    ) -> Result<(), RowError> {
+        if self.answer.stream.is_some() && col.index == 0 {
+            return self.try_for_each(f);
+        }
+        let streamed;
+        let rows: &[Vec<Value>] = if self.answer.stream.is_some() {
+            let mut held = Vec::new();
+            self.try_for_each(|(_, row)| {
+                held.push(row.to_vec());
+                Ok(())
+            })?;
+            streamed = held;
+            &streamed
+        } else {
+            &self.answer.table.rows
+        };
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        let value = |i: usize| rows[i].get(col.index).unwrap_or(&Value::Null);
+        order.sort_by(|&a, &b| value(a).total_cmp(value(b)).then(a.cmp(&b)));
+        order.into_iter().try_for_each(|i| f((i, &rows[i])))
+    }
+
     pub fn text<'r>(&self, row: &'r [Value], col: Col) -> Option<&'r str> {
         match row.get(col.index) {
             Some(Value::Str(s)) if !s.is_empty() => Some(s),
@@ -168,6 +199,36 @@ mod tests {
         };
         assert_eq!((row, value.as_str()), (2, "x"));
         assert!(matches!(cols.col("m"), Err(RowError::MissingColumn { .. })));
+    }
+
+    /// Grouped rows bring each value's rows together, with their own row numbers, whatever
+    /// the order of a held table.
+    #[test]
+    fn grouped_rows_come_together() {
+        let row = |i: &str, n: i64| vec![Value::Str(i.into()), Value::Int(n)];
+        let table = Table {
+            columns: vec!["i".into(), "n".into()],
+            rows: vec![
+                row("b", 0),
+                row("a", 1),
+                row("b", 2),
+                row("c", 3),
+                row("a", 4),
+            ],
+        };
+        let answer = QueryOutput::from(table);
+        let cols = Columns::new("q", &answer);
+        let (i, n) = (cols.col("i").unwrap(), cols.col("n").unwrap());
+        let mut seen = Vec::new();
+        cols.try_for_each_grouped(i, |row| {
+            let value = cols.text(row.1, i).unwrap().to_owned();
+            seen.push((value, row.0, cols.int(row, n)?.unwrap()));
+            Ok(())
+        })
+        .unwrap();
+        let values: Vec<&str> = seen.iter().map(|(v, ..)| v.as_str()).collect();
+        assert_eq!(values, ["a", "a", "b", "b", "c"]);
+        assert!(seen.iter().all(|&(_, index, n)| index as i64 == n));
     }
 
     #[test]
