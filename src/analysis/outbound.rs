@@ -186,7 +186,12 @@ struct Flow {
     last: Option<i64>,
 }
 
-fn read_flows(answer: &QueryOutput) -> Result<Vec<Flow>, RowError> {
+/// Calls `f` with each row of the answer as a flow, in order (rows without an interface,
+/// addresses or protocol are passed over).
+fn for_each_flow(
+    answer: &QueryOutput,
+    mut f: impl FnMut(Flow) -> Result<(), RowError>,
+) -> Result<(), RowError> {
     let cols = Columns::new(TEMPLATE, answer);
     let c = |n| cols.col(n);
     let (iface, src, dst, port, proto, action, direction) = (
@@ -207,7 +212,6 @@ fn read_flows(answer: &QueryOutput) -> Result<Vec<Flow>, RowError> {
         c("firstSeen")?,
         c("lastSeen")?,
     );
-    let mut out = Vec::new();
     cols.try_for_each(|row| {
         let (Some(interface), Some(s), Some(d), Some(protocol)) = (
             cols.text(row.1, iface),
@@ -217,7 +221,7 @@ fn read_flows(answer: &QueryOutput) -> Result<Vec<Flow>, RowError> {
         ) else {
             return Ok(());
         };
-        out.push(Flow {
+        f(Flow {
             interface: interface.to_owned(),
             src: s.to_owned(),
             dst: d.to_owned(),
@@ -231,10 +235,8 @@ fn read_flows(answer: &QueryOutput) -> Result<Vec<Flow>, RowError> {
             src_port: cols.int(row, lo)?.zip(cols.int(row, hi)?),
             first: cols.int(row, first)?,
             last: cols.int(row, last)?,
-        });
-        Ok(())
-    })?;
-    Ok(out)
+        })
+    })
 }
 
 fn is_internal(addr: &str, internal: &[IpNet]) -> bool {
@@ -265,7 +267,6 @@ pub fn audit_outbound(
     options: &OutboundOptions,
     window: ReportWindow,
 ) -> Result<OutboundReport, RowError> {
-    let flows = read_flows(answer)?;
     let own: HashMap<&str, &str> = addresses
         .iter()
         .filter_map(|(i, a)| a.as_deref().map(|a| (i.as_str(), a)))
@@ -281,18 +282,21 @@ pub fn audit_outbound(
         |i: &str| options.interfaces.is_empty() || options.interfaces.iter().any(|w| w == i);
 
     // An interface forwarding for others (several private sources that are not its own
-    // address sending outside) is a NAT gateway even when no inventory says so.
-    let mut forwarded: HashMap<&str, BTreeSet<&str>> = HashMap::new();
-    for f in &flows {
+    // address sending outside) is a NAT gateway even when no inventory says so. The answer is
+    // read twice, a row at a time (it can be millions of rows): first for this, then for the
+    // review.
+    let mut forwarded: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for_each_flow(answer, |f| {
         let foreign = own.get(f.interface.as_str()).is_some_and(|o| *o != f.src);
         if foreign
             && is_internal(&f.src, &options.internal)
             && !is_internal(&f.dst, &options.internal)
             && f.direction.as_deref() != Some("ingress")
         {
-            forwarded.entry(&f.interface).or_default().insert(&f.src);
+            forwarded.entry(f.interface).or_default().insert(f.src);
         }
-    }
+        Ok(())
+    })?;
     let is_nat = |i: &str| {
         options.nat_interfaces.contains(i) || forwarded.get(i).is_some_and(|s| s.len() >= 2)
     };
@@ -303,9 +307,9 @@ pub fn audit_outbound(
     let mut outbound_flows: BTreeMap<(String, String, Option<i64>, i64, String), Flow> =
         BTreeMap::new();
     let mut nat_flows: BTreeMap<(String, String, Option<i64>, i64, String), Flow> = BTreeMap::new();
-    for f in &flows {
+    for_each_flow(answer, |f| {
         if !wanted(&f.interface) {
-            continue;
+            return Ok(());
         }
         let key = (
             f.interface.clone(),
@@ -318,13 +322,13 @@ pub fn audit_outbound(
             if !is_internal(&f.dst, &options.internal) && f.action == "ACCEPT" {
                 combine(&mut nat_flows, key, f);
             }
-            continue;
+            return Ok(());
         }
         let own_address: Vec<&str> = own.get(f.interface.as_str()).copied().into_iter().collect();
         let outbound =
             crossed(f.direction.as_deref(), "egress", Some(&f.src), &own_address).unwrap_or(false);
         if !outbound {
-            continue;
+            return Ok(());
         }
         let service = services
             .get(&(f.interface.as_str(), protocol_name(f.protocol)))
@@ -333,10 +337,11 @@ pub fn audit_outbound(
         let reply = matches!(f.src_port, Some((lo, hi)) if lo == hi && u16::try_from(lo).is_ok_and(|p| service.contains(&p)));
         if reply {
             replies += f.flows;
-            continue;
+            return Ok(());
         }
         combine(&mut outbound_flows, key, f);
-    }
+        Ok(())
+    })?;
     let mut findings = Vec::new();
     let mut external: BTreeMap<String, Vec<&Flow>> = BTreeMap::new();
     for f in outbound_flows.values() {
@@ -414,11 +419,11 @@ pub fn audit_outbound(
 fn combine(
     lines: &mut BTreeMap<(String, String, Option<i64>, i64, String), Flow>,
     key: (String, String, Option<i64>, i64, String),
-    f: &Flow,
+    f: Flow,
 ) {
     match lines.get_mut(&key) {
         None => {
-            lines.insert(key, f.clone());
+            lines.insert(key, f);
         }
         Some(line) => {
             line.flows += f.flows;
