@@ -77,10 +77,11 @@ pub struct SourceArgs {
     #[arg(long, help_heading = "Source")]
     pub strict: bool,
 
-    /// Memory the groups of an answer from files may take (such as 160MiB, 2GiB or 500MB);
-    /// beyond it they are kept in temporary files (in TMPDIR) and merged as the answer is
-    /// written, so a larger limit is faster on answers of millions of groups.
-    #[arg(long, value_name = "SIZE", default_value = "160MiB", value_parser = parse_size, env = "FLOWSIFT_MEMORY_LIMIT", help_heading = "Source")]
+    /// Memory the groups of the answers may take when reading files (such as 128MiB, 2GiB or
+    /// 500MB); beyond it they are kept in temporary files (in TMPDIR) and merged as the answers
+    /// are written, so a larger limit is faster on answers of millions of groups. The whole
+    /// process takes a few tens of MB more.
+    #[arg(long, value_name = "SIZE", default_value = "128MiB", value_parser = parse_size, env = "FLOWSIFT_MEMORY_LIMIT", help_heading = "Source")]
     pub memory_limit: u64,
 
     #[command(flatten)]
@@ -375,7 +376,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "gb" => 1_000_000_000,
         _ => {
             return Err(format!(
-                "`{text}` is not a size such as 160MiB, 2GiB or 500MB"
+                "`{text}` is not a size such as 128MiB, 2GiB or 500MB"
             ));
         }
     };
@@ -384,7 +385,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok()
         .and_then(|n| n.checked_mul(unit_bytes))
         .filter(|&n| n > 0)
-        .ok_or_else(|| format!("`{text}` is not a size above zero such as 160MiB, 2GiB or 500MB"))
+        .ok_or_else(|| format!("`{text}` is not a size above zero such as 128MiB, 2GiB or 500MB"))
 }
 
 #[cfg(test)]
