@@ -73,12 +73,14 @@ pub fn talkers(args: TalkersArgs, env: &Environment) -> Result<()> {
     let answers = answer(&source, &specs, window, &mut reporter)?;
     let own = interface_addresses(&answers.outputs[1])?;
     let report = talkers::talkers(&answers.outputs[0], &own, window)?;
-    let text = match output.format {
-        OutputFormat::Table => table::talkers_table(&report, args.top),
-        OutputFormat::Json => render::json(&report)?,
-        OutputFormat::Csv => csv_out::talkers_csv(&report)?,
-    };
-    render::write_stdout(&text)?;
+    // JSON and CSV list every talker: written as rendered, not held as text too.
+    match output.format {
+        OutputFormat::Table => render::write_stdout(&table::talkers_table(&report, args.top))?,
+        OutputFormat::Json => render::with_stdout(|out| render::write_json(&report, out))?,
+        OutputFormat::Csv => {
+            render::with_stdout(|out| csv_out::write_talkers_csv(&report, out))?;
+        }
+    }
     Ok(())
 }
 

@@ -132,8 +132,25 @@ pub fn ports_csv(report: &PortsReport) -> Result<String, csv::Error> {
     finish(w)
 }
 
-pub fn talkers_csv(report: &crate::analysis::talkers::TalkersReport) -> Result<String, csv::Error> {
-    let mut w = csv::Writer::from_writer(Vec::new());
+/// Writes the talkers as CSV as it goes: a report can hold hundreds of thousands of rows.
+/// Errors are I/O errors as they are, so a closed pipe stays recognizable.
+pub fn write_talkers_csv(
+    report: &crate::analysis::talkers::TalkersReport,
+    out: impl std::io::Write,
+) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    talkers_rows(report, &mut w)
+        .and_then(|()| w.flush().map_err(csv::Error::from))
+        .map_err(|e| match e.into_kind() {
+            csv::ErrorKind::Io(io) => io,
+            other => std::io::Error::other(format!("{other:?}")),
+        })
+}
+
+fn talkers_rows<W: std::io::Write>(
+    report: &crate::analysis::talkers::TalkersReport,
+    w: &mut csv::Writer<W>,
+) -> Result<(), csv::Error> {
     for row in &report.rows {
         w.serialize(row)?;
     }
@@ -151,7 +168,7 @@ pub fn talkers_csv(report: &crate::analysis::talkers::TalkersReport) -> Result<S
             "last_seen",
         ])?;
     }
-    finish(w)
+    Ok(())
 }
 
 pub fn outbound_csv(
