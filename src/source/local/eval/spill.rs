@@ -28,6 +28,8 @@ const BUFFER: usize = 1 << 16;
 const INDEX_EVERY: u64 = 1 << 10;
 /// Groups (over all runs) in one range of the merge, about.
 const RANGE: u64 = 1 << 14;
+/// Files the merge keeps open at once, at most.
+const MAX_OPEN: usize = 256;
 
 /// From a key (inclusive; `None`: the first) to a key (exclusive; `None`: past the last).
 type KeyRange<'k> = (Option<&'k [u8]>, Option<&'k [u8]>);
@@ -369,7 +371,12 @@ impl SpilledGroups {
         bounds.extend(keys.iter().skip(step).step_by(step).map(|&k| Some(k)));
         bounds.push(None);
         let ranges: Vec<KeyRange<'_>> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
-        for window in ranges.chunks(2 * rayon::current_num_threads()) {
+        // Each range being merged has every run open: the ranges at once are as many as keep
+        // the open files well under the usual limit of 1,024 a process, however many cores.
+        let at_once = (2 * rayon::current_num_threads())
+            .min(MAX_OPEN / self.runs.len().max(1))
+            .max(1);
+        for window in ranges.chunks(at_once) {
             let made: Vec<Result<T, SpillError>> = window
                 .par_iter()
                 .map(|&(start, end)| self.range_rows(start, end).map(make))
