@@ -113,16 +113,18 @@ pub fn run(
         window,
         progress,
         stream: options.stream,
-        group_limit: group_limit(options.memory_limit, &shapes),
+        group_limit: group_limit(options.memory_limit, &shapes, units.len()),
     };
     execute(&ctx, options.strict, &units, skipped)
 }
 
-/// The limit of one thread's groups of one query: every thread holds groups of every `stats`
-/// query at once, so each gets an equal share of the run's limit (0: none).
-fn group_limit(limit: Option<u64>, shapes: &[QueryShape]) -> usize {
+/// The limit of one thread's groups of one query: every thread that gets a unit of work holds
+/// groups of every `stats` query at once, so each gets an equal share of the run's limit (0:
+/// none).
+fn group_limit(limit: Option<u64>, shapes: &[QueryShape], units: usize) -> usize {
     let Some(limit) = limit else { return 0 };
-    let holders = rayon::current_num_threads() * shapes.iter().filter(|s| s.has_stats()).count();
+    let threads = rayon::current_num_threads().min(units).max(1);
+    let holders = threads * shapes.iter().filter(|s| s.has_stats()).count();
     let share = limit / holders.max(1) as u64;
     usize::try_from(share).unwrap_or(usize::MAX).max(1)
 }

@@ -947,3 +947,25 @@ fn memory_limit_decides_whether_groups_spill() {
     assert_eq!(roomy.outputs[0].table.rows.len(), 30_000);
     assert_eq!(tight.outputs[0].table, roomy.outputs[0].table);
 }
+
+/// The limit is shared by the threads that get work and by the `stats` queries: one unit
+/// (a gzip file is one) gives its one thread the whole share.
+#[test]
+fn the_memory_limit_is_shared_by_the_threads_with_work_and_the_stats_queries() {
+    let shapes: Vec<QueryShape> = [
+        "stats count(*) by dstPort",
+        "fields srcAddr",
+        "stats sum(bytes) by srcAddr",
+    ]
+    .iter()
+    .map(|q| QueryShape::new(&parse(q).unwrap(), false).unwrap())
+    .collect();
+    assert_eq!(group_limit(None, &shapes, 8), 0);
+    assert_eq!(group_limit(Some(1 << 20), &shapes, 1), 1 << 19);
+    let threads = rayon::current_num_threads() as u64;
+    assert_eq!(
+        group_limit(Some(1 << 30), &shapes, 1000) as u64,
+        (1 << 30) / (2 * threads)
+    );
+    assert_eq!(group_limit(Some(1), &shapes, 4), 1);
+}

@@ -5,16 +5,18 @@
 //!
 //! A run is a sequence of groups, each the length of its key and of its states (LEB128), the
 //! key (its values' `encode_key` bytes, which compare as the values sort, so runs merge by
-//! comparing bytes), then its states as `AggState::write` wrote them. Runs are unnamed
-//! temporary files in the system's temporary folder (`TMPDIR`), deleted when dropped.
+//! comparing bytes), then its states as `AggState::write` wrote them. Runs are temporary
+//! files in the system's temporary folder (`TMPDIR`) that have no name there (they are
+//! removed as soon as they are made), so nothing is left behind however the process ends.
+//! A run stays open while it is needed; readers of several key ranges read it at their own
+//! offsets, so a run is one open file however many ranges are merged at once.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
-use std::path::PathBuf;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rayon::prelude::*;
-use tempfile::TempPath;
 
 use super::{AggState, Texts, decode_key};
 use crate::source::Value;
@@ -26,10 +28,10 @@ const BUFFER: usize = 1 << 16;
 /// A run remembers the key and the place of every this many groups, so that the answer can
 /// be merged a range of keys at a time, ranges in parallel.
 const INDEX_EVERY: u64 = 1 << 10;
-/// Groups (over all runs) in one range of the merge, about.
+/// Groups (over all runs) in one range of the merge, at most about; fewer with many cores.
 const RANGE: u64 = 1 << 14;
-/// Files the merge keeps open at once, at most.
-const MAX_OPEN: usize = 256;
+/// Rows the merge makes ahead of the writer, about: ranges merged at once times their size.
+const ROWS_AHEAD: u64 = 1 << 16;
 
 /// From a key (inclusive; `None`: the first) to a key (exclusive; `None`: past the last).
 type KeyRange<'k> = (Option<&'k [u8]>, Option<&'k [u8]>);
@@ -68,7 +70,7 @@ impl From<SpillError> for io::Error {
 /// A run on disk; the file goes when the last clone does.
 #[derive(Debug, Clone)]
 pub(super) struct Run {
-    path: Arc<TempPath>,
+    file: Arc<File>,
     /// The key of every `INDEX_EVERY`th group and where the group starts, in key order.
     index: Arc<[(Box<[u8]>, u64)]>,
     bytes: u64,
@@ -83,7 +85,6 @@ impl Run {
 /// Writes one run, a group at a time in key order.
 pub(super) struct RunWriter {
     file: BufWriter<File>,
-    path: TempPath,
     record: Vec<u8>,
     groups: u64,
     offset: u64,
@@ -92,14 +93,17 @@ pub(super) struct RunWriter {
 
 impl RunWriter {
     pub(super) fn create() -> Result<Self, SpillError> {
-        let file = tempfile::Builder::new()
-            .prefix("flowsift-groups-")
-            .tempfile()
-            .map_err(|e| SpillError::new("create", e))?;
-        let (file, path) = file.into_parts();
+        Self::create_in(&std::env::temp_dir())
+    }
+
+    fn create_in(dir: &Path) -> Result<Self, SpillError> {
+        let file = tempfile::tempfile_in(dir).map_err(|e| SpillError {
+            action: "create",
+            dir: dir.to_path_buf(),
+            source: e,
+        })?;
         Ok(RunWriter {
             file: BufWriter::with_capacity(BUFFER, file),
-            path,
             record: Vec::new(),
             groups: 0,
             offset: 0,
@@ -133,12 +137,12 @@ impl RunWriter {
     }
 
     pub(super) fn finish(self) -> Result<Run, SpillError> {
-        // Flushes; the file is read again by its path.
-        self.file
+        let file = self
+            .file
             .into_inner()
             .map_err(|e| SpillError::new("write", e.into_error()))?;
         Ok(Run {
-            path: Arc::new(self.path),
+            file: Arc::new(file),
             index: self.index.into(),
             bytes: self.offset,
         })
@@ -184,10 +188,32 @@ fn damaged() -> io::Error {
     )
 }
 
+/// Reads a file from an offset of its own, whatever other readers of the file do.
+struct ReadAt {
+    file: Arc<File>,
+    offset: u64,
+}
+
+impl Read for ReadAt {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        #[cfg(unix)]
+        let n = std::os::unix::fs::FileExt::read_at(&*self.file, buf, self.offset)?;
+        #[cfg(windows)]
+        let n = std::os::windows::fs::FileExt::seek_read(&*self.file, buf, self.offset)?;
+        #[cfg(not(any(unix, windows)))]
+        let n: usize = {
+            let _ = buf;
+            return Err(io::ErrorKind::Unsupported.into());
+        };
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
 /// Reads a run's groups in a range of keys a group at a time; `key` and `states` hold the
 /// current group's bytes.
 struct RunReader<'r> {
-    file: BufReader<File>,
+    file: BufReader<ReadAt>,
     key: Vec<u8>,
     states: Vec<u8>,
     done: bool,
@@ -199,16 +225,15 @@ impl<'r> RunReader<'r> {
     /// A reader of the groups of `run` from key `start` (inclusive; `None`: the first) to key
     /// `end` (exclusive).
     fn open(run: &Run, start: Option<&[u8]>, end: Option<&'r [u8]>) -> Result<Self, SpillError> {
-        let mut file = File::open(&*run.path).map_err(|e| SpillError::new("read", e))?;
         // From the last indexed group before `start`: the groups between are skipped.
         let from = start.map_or(0, |start| {
             let after = run.index.partition_point(|(key, _)| **key < *start);
             after.checked_sub(1).map_or(0, |i| run.index[i].1)
         });
-        if from > 0 {
-            file.seek(SeekFrom::Start(from))
-                .map_err(|e| SpillError::new("read", e))?;
-        }
+        let file = ReadAt {
+            file: Arc::clone(&run.file),
+            offset: from,
+        };
         let mut reader = RunReader {
             file: BufReader::with_capacity(BUFFER, file),
             key: Vec::new(),
@@ -358,7 +383,11 @@ impl SpilledGroups {
         make: &(impl Fn(Vec<Vec<Value>>) -> T + Sync),
         mut f: impl FnMut(T) -> bool,
     ) -> Result<(), SpillError> {
-        // Every `step`th indexed key starts a range, so a range holds about `RANGE` groups.
+        // A few ranges a core are merged at once, each of about `RANGE` groups, fewer when
+        // the cores are many so that the rows made ahead stay about `ROWS_AHEAD`. Every
+        // `step`th indexed key starts a range.
+        let at_once = 2 * rayon::current_num_threads();
+        let range = (ROWS_AHEAD / at_once as u64).clamp(INDEX_EVERY, RANGE);
         let mut keys: Vec<&[u8]> = self
             .runs
             .iter()
@@ -366,16 +395,11 @@ impl SpilledGroups {
             .collect();
         keys.sort_unstable();
         keys.dedup();
-        let step = (RANGE / INDEX_EVERY) as usize;
+        let step = (range / INDEX_EVERY) as usize;
         let mut bounds: Vec<Option<&[u8]>> = vec![None];
         bounds.extend(keys.iter().skip(step).step_by(step).map(|&k| Some(k)));
         bounds.push(None);
         let ranges: Vec<KeyRange<'_>> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
-        // Each range being merged has every run open: the ranges at once are as many as keep
-        // the open files well under the usual limit of 1,024 a process, however many cores.
-        let at_once = (2 * rayon::current_num_threads())
-            .min(MAX_OPEN / self.runs.len().max(1))
-            .max(1);
         for window in ranges.chunks(at_once) {
             let made: Vec<Result<T, SpillError>> = window
                 .par_iter()
@@ -430,6 +454,52 @@ mod tests {
             }
             prop_assert_eq!(read, numbers);
         }
+    }
+
+    /// A run has no name in the temporary folder from the start, so nothing is left there
+    /// however the process ends; merged with itself, read in several ranges at once through
+    /// the one open file, every group comes once with its states merged, in key order.
+    #[test]
+    fn runs_leave_no_files_and_merge_in_ranges() {
+        use super::super::encode_key;
+        use crate::source::local::value::Scalar;
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = RunWriter::create_in(dir.path()).unwrap();
+        let groups = 50_000i64;
+        let mut key = Vec::new();
+        for i in 0..groups {
+            key.clear();
+            encode_key(&Scalar::Int(i - 100), &mut key);
+            encode_key(&Scalar::Str(&format!("k{i}")), &mut key);
+            writer
+                .push(&key, |out| {
+                    AggState::Count(i as u64).write(&Texts::default(), out);
+                })
+                .unwrap();
+        }
+        let run = writer.finish().unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let spilled = SpilledGroups::new(vec![run.clone(), run]).unwrap();
+        let mut rows = Vec::new();
+        let mut chunks = 0;
+        spilled
+            .for_each_made(&|chunk| chunk, |chunk| {
+                chunks += 1;
+                rows.extend(chunk);
+                true
+            })
+            .unwrap();
+        assert!(chunks > 2, "{chunks} ranges");
+        let expected: Vec<Vec<Value>> = (0..groups)
+            .map(|i| {
+                vec![
+                    Value::Int(i - 100),
+                    Value::Str(format!("k{i}").into()),
+                    Value::Int(2 * i),
+                ]
+            })
+            .collect();
+        assert_eq!(rows, expected);
     }
 
     /// A run cut short is reported as damaged or cut, not read as fewer groups.
