@@ -728,30 +728,15 @@ fn streamed_stats_rows_are_the_held_rows() {
     let streamed = answer(query, true);
     assert!(streamed.table.rows.is_empty());
     assert_eq!(streamed.table.columns, held.table.columns);
-    let mut rows = Vec::new();
-    streamed
-        .try_for_each_row(|row| {
-            rows.push(row.to_vec());
-            Ok::<(), std::io::Error>(())
-        })
-        .unwrap();
+    let rows = rows_of(&streamed);
     // 7 and 20,011 are coprime: every line is a group of its own.
     assert_eq!(rows.len(), 40_000);
     assert_eq!(rows, held.table.rows);
     // A failing consumer stops the rows early.
     let mut seen = 0;
-    let stopped = streamed.try_for_each_row(|_| {
-        seen += 1;
-        if seen == 20_000 {
-            Err(std::io::Error::other("stop"))
-        } else {
-            Ok(())
-        }
-    });
-    assert_eq!(
-        (stopped.map_err(|e| e.to_string()), seen),
-        (Err("stop".to_owned()), 20_000)
-    );
+    let stopped = streamed.try_for_each_row(|_| fail_at(20_000, &mut seen));
+    assert!(stopped.is_err_and(|e| e.to_string() == "stop"));
+    assert_eq!(seen, 20_000);
     // As CSV, rendered in parallel a run of rows at a time: the bytes of the held table.
     let mut csv = Vec::new();
     crate::render::csv_out::write_query_csv(&streamed, &mut csv).unwrap();
@@ -775,21 +760,10 @@ fn streamed_stats_rows_are_the_held_rows() {
     assert_eq!(json, b"[]\n");
     // A failing writer stops the rendering early.
     let mut writes = 0;
-    let stopped = streamed.try_for_each_rendered(
-        |rows| Ok(vec![0; rows.len()]),
-        |_| {
-            writes += 1;
-            if writes == 3 {
-                Err(std::io::Error::other("stop"))
-            } else {
-                Ok(())
-            }
-        },
-    );
-    assert_eq!(
-        (stopped.map_err(|e| e.to_string()), writes),
-        (Err("stop".to_owned()), 3)
-    );
+    let stopped =
+        streamed.try_for_each_rendered(|rows| Ok(vec![0; rows.len()]), |_| fail_at(3, &mut writes));
+    assert!(stopped.is_err_and(|e| e.to_string() == "stop"));
+    assert_eq!(writes, 3);
     let sorted = answer(&format!("{query} | sort n desc"), true);
     assert!(sorted.stream.is_none());
     assert_eq!(sorted.table.rows.len(), held.table.rows.len());
@@ -899,14 +873,7 @@ fn spilled_groups_answer_as_held_ones() {
         assert_eq!(spilled.outputs[0].table, held.table, "{text}");
         // Streamed, row by row and as CSV.
         let streamed = answer(Some(1), true).outputs.into_iter().next().unwrap();
-        let mut rows = Vec::new();
-        streamed
-            .try_for_each_row(|row| {
-                rows.push(row.to_vec());
-                Ok::<(), std::io::Error>(())
-            })
-            .unwrap();
-        assert_eq!(rows, held.table.rows, "{text}");
+        assert_eq!(rows_of(&streamed), held.table.rows, "{text}");
         let mut csv = Vec::new();
         crate::render::csv_out::write_query_csv(&streamed, &mut csv).unwrap();
         let held_csv = crate::render::csv_out::query_csv(&held.table).unwrap();
@@ -968,4 +935,26 @@ fn the_memory_limit_is_shared_by_the_threads_with_work_and_the_stats_queries() {
         (1 << 30) / (2 * threads)
     );
     assert_eq!(group_limit(Some(1), &shapes, 4), 1);
+}
+
+/// Counts a call in `calls`; the `n`th fails with "stop".
+fn fail_at(n: usize, calls: &mut usize) -> std::io::Result<()> {
+    *calls += 1;
+    if *calls == n {
+        Err(std::io::Error::other("stop"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Every row of an answer, streamed or held, as `try_for_each_row` gives them.
+fn rows_of(output: &crate::source::QueryOutput) -> Vec<Vec<Value>> {
+    let mut rows = Vec::new();
+    output
+        .try_for_each_row(|row| {
+            rows.push(row.to_vec());
+            Ok::<(), std::io::Error>(())
+        })
+        .unwrap();
+    rows
 }
