@@ -769,11 +769,7 @@ impl Groups {
             }
             let shard = &self.shards[shard as usize];
             let start = g as usize * width;
-            run.push(&key, |out| {
-                for state in &shard.states[start..start + width] {
-                    state.write(&shard.texts, out);
-                }
-            })?;
+            run.push(&key, &shard.states[start..start + width], &shard.texts)?;
         }
         let run = run.finish()?;
         self.spilled_bytes += run.bytes();

@@ -111,11 +111,12 @@ impl RunWriter {
         })
     }
 
-    /// Appends a group: its key, then the states that `states` appends.
+    /// Appends a group: its key, then its states, whose texts are in `texts`.
     pub(super) fn push(
         &mut self,
         key: &[u8],
-        states: impl FnOnce(&mut Vec<u8>),
+        states: &[AggState],
+        texts: &Texts,
     ) -> Result<(), SpillError> {
         if self.groups.is_multiple_of(INDEX_EVERY) {
             self.index.push((key.into(), self.offset));
@@ -123,7 +124,9 @@ impl RunWriter {
         self.groups += 1;
         let record = &mut self.record;
         record.clear();
-        states(record);
+        for state in states {
+            state.write(texts, record);
+        }
         let mut head = [0u8; 20];
         let mut n = write_varint(key.len() as u64, &mut head);
         n += write_varint(record.len() as u64, &mut head[n..]);
@@ -343,17 +346,13 @@ impl<'r> Merge<'r> {
 
 /// Merges runs in rounds, `FAN_IN` at a time into one, until at most `FAN_IN` are left: the
 /// merge that makes rows then reads a bounded number of files at once.
-pub(super) fn reduce(mut runs: Vec<Run>) -> Result<Vec<Run>, SpillError> {
+fn reduce(mut runs: Vec<Run>) -> Result<Vec<Run>, SpillError> {
     let (mut key, mut states, mut texts) = (Vec::new(), Vec::new(), Texts::default());
     while runs.len() > FAN_IN {
         let mut merge = Merge::open(&runs[..FAN_IN], None, None)?;
         let mut merged = RunWriter::create()?;
         while merge.next(&mut key, &mut states, &mut texts)? {
-            merged.push(&key, |out| {
-                for state in &states {
-                    state.write(&texts, out);
-                }
-            })?;
+            merged.push(&key, &states, &texts)?;
         }
         runs.drain(..FAN_IN);
         runs.push(merged.finish()?);
@@ -472,9 +471,7 @@ mod tests {
             encode_key(&Scalar::Int(i - 100), &mut key);
             encode_key(&Scalar::Str(&format!("k{i}")), &mut key);
             writer
-                .push(&key, |out| {
-                    AggState::Count(i as u64).write(&Texts::default(), out);
-                })
+                .push(&key, &[AggState::Count(i as u64)], &Texts::default())
                 .unwrap();
         }
         let run = writer.finish().unwrap();
