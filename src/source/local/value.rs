@@ -128,24 +128,63 @@ impl Number {
     }
 }
 
-/// Parses a decimal integer with an optional sign; `None` for anything else or on overflow.
+/// Parses a decimal integer with an optional sign; `None` for anything else or out of range
+/// (what `str::parse::<i64>` accepts). Integer columns are parsed for every record, so digits
+/// are read eight at a time and never overflow: 19 digits fit a `u64`.
 pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
     let (negative, digits) = match bytes.split_first() {
         Some((b'-', rest)) => (true, rest),
         Some((b'+', rest)) => (false, rest),
         _ => (false, bytes),
     };
+    let n = parse_digits(digits)?;
+    if negative {
+        // -2^63 is the one magnitude past `i64::MAX` that fits.
+        (n <= 1 << 63).then(|| (n as i64).wrapping_neg())
+    } else {
+        i64::try_from(n).ok()
+    }
+}
+
+/// The value of decimal digits: at least one, at most 19 after leading zeros.
+fn parse_digits(mut digits: &[u8]) -> Option<u64> {
+    if digits.len() > 19 {
+        let zeros = digits.iter().take_while(|&&b| b == b'0').count();
+        digits = &digits[zeros.min(digits.len() - 1)..];
+    }
     if digits.is_empty() || digits.len() > 19 {
         return None;
     }
-    let mut n: i64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
+    let mut n: u64 = 0;
+    let mut chunks = digits.chunks_exact(8);
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        n = n * 100_000_000 + eight_digits(word)?;
+    }
+    for &b in chunks.remainder() {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
             return None;
         }
-        n = n.checked_mul(10)?.checked_add(i64::from(d - b'0'))?;
+        n = n * 10 + u64::from(d);
     }
-    Some(if negative { -n } else { n })
+    Some(n)
+}
+
+/// The value of eight ASCII digits read as a little-endian word, or `None` if a byte is not a
+/// digit: pairs, then fours, then all eight combine by multiplications of masked lanes.
+fn eight_digits(word: u64) -> Option<u64> {
+    const HIGH: u64 = 0xf0f0_f0f0_f0f0_f0f0;
+    // Every byte is 0x30..=0x39: its high half is 3, and so is the high half of it plus 6.
+    let digits = (word & HIGH) | ((word.wrapping_add(0x0606_0606_0606_0606) & HIGH) >> 4);
+    if digits != 0x3333_3333_3333_3333 {
+        return None;
+    }
+    // The first digit is the lowest byte.
+    let w = word - 0x3030_3030_3030_3030;
+    let w = (w & 0x000f_000f_000f_000f) * 10 + ((w & 0x0f00_0f00_0f00_0f00) >> 8);
+    let w = (w & 0x0000_00ff_0000_00ff) * 100 + ((w & 0x00ff_0000_00ff_0000) >> 16);
+    Some((w & 0x0000_0000_0000_ffff) * 10_000 + ((w & 0x0000_ffff_0000_0000) >> 32))
 }
 
 #[cfg(test)]
@@ -161,6 +200,33 @@ mod tests {
         assert_eq!(parse_i64(b"12a"), None);
         assert_eq!(parse_i64(b"99999999999999999999"), None);
         assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"9223372036854775808"), None);
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_i64(b"1700000000"), Some(1_700_000_000));
+        assert_eq!(parse_i64(b"17000:0000"), None);
+        assert_eq!(parse_i64(b"1234567/"), None);
+    }
+
+    proptest::proptest! {
+        /// Whatever the digits and wherever a stray byte falls (inside or outside an eight-digit
+        /// word), the answer is the standard library's.
+        #[test]
+        fn parses_integers_as_the_standard_library_does(text in "[+-]?[0-9]{0,21}[/:a 0-9]?[0-9]{0,10}") {
+            proptest::prop_assert_eq!(parse_i64(text.as_bytes()), text.parse::<i64>().ok());
+        }
+
+        #[test]
+        fn parses_any_bytes_as_the_standard_library_does(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..24),
+        ) {
+            let expected = std::str::from_utf8(&bytes).ok().and_then(|t| t.parse::<i64>().ok());
+            proptest::prop_assert_eq!(parse_i64(&bytes), expected);
+        }
+
+        #[test]
+        fn parses_every_i64(n: i64) {
+            proptest::prop_assert_eq!(parse_i64(n.to_string().as_bytes()), Some(n));
+        }
     }
 
     #[test]
