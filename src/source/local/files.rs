@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use flate2::read::MultiGzDecoder;
 use memchr::{memchr_iter, memrchr};
 
+use super::inflate::Inflater;
+
 /// Plain files above this size are read as several chunks in parallel.
 pub const CHUNK_BYTES: u64 = 32 * 1024 * 1024;
 const READ_BUFFER: usize = 1024 * 1024;
@@ -352,27 +354,11 @@ fn split_lines(
     let mut scan = 0;
     loop {
         if let Some(offset) = memrchr(b'\n', &buf[scan..filled]) {
-            // The complete lines read so far: one UTF-8 check for all of them is much cheaper
-            // than one a line; only a block that fails it is checked line by line.
             let block = &buf[line_start..scan + offset + 1];
-            let text = std::str::from_utf8(block).ok();
-            let mut start = 0;
-            for newline in memchr_iter(b'\n', block) {
-                if end.is_some_and(|e| pos >= e) {
-                    return Ok(());
-                }
-                if skip_first {
-                    skip_first = false;
-                } else {
-                    f(match text {
-                        Some(t) => Ok(&t[start..newline]),
-                        None => line_text(&block[start..newline]),
-                    });
-                }
-                pos += (newline + 1 - start) as u64;
-                start = newline + 1;
+            match block_lines(block, &mut pos, end, &mut skip_first, f) {
+                Some(used) => line_start += used,
+                None => return Ok(()),
             }
-            line_start += start;
         }
         scan = filled;
         if line_start > 0 {
@@ -400,6 +386,80 @@ fn split_lines(
         }
         filled += n;
     }
+}
+
+/// Hands `f` the lines of `block`, which ends with a newline, from `*pos` (its offset in the
+/// file) on, skipping the first if `skip_first`; returns the bytes used, or `None` at the first
+/// line that starts at or past `end` (the next chunk's). One UTF-8 check for the whole block is
+/// much cheaper than one a line; only a block that fails it is checked line by line.
+fn block_lines(
+    block: &[u8],
+    pos: &mut u64,
+    end: Option<u64>,
+    skip_first: &mut bool,
+    f: &mut impl FnMut(LineText<'_>),
+) -> Option<usize> {
+    let text = std::str::from_utf8(block).ok();
+    let mut start = 0;
+    for newline in memchr_iter(b'\n', block) {
+        if end.is_some_and(|e| *pos >= e) {
+            return None;
+        }
+        if *skip_first {
+            *skip_first = false;
+        } else {
+            f(match text {
+                Some(t) => Ok(&t[start..newline]),
+                None => line_text(&block[start..newline]),
+            });
+        }
+        *pos += (newline + 1 - start) as u64;
+        start = newline + 1;
+    }
+    Some(start)
+}
+
+/// Calls `f` for each line of a whole decompressed file, as `for_each_line` does for a stream.
+pub fn each_line(records: &[u8], mut f: impl FnMut(LineText<'_>)) {
+    let complete = memrchr(b'\n', records).map_or(0, |i| i + 1);
+    let (mut pos, mut skip_first) = (0, false);
+    block_lines(
+        &records[..complete],
+        &mut pos,
+        None,
+        &mut skip_first,
+        &mut f,
+    );
+    if complete < records.len() {
+        f(line_text(&records[complete..]));
+    }
+}
+
+/// Reads a gzip file into the inflater and decompresses it whole if it fits `budget` (see
+/// `Inflater::inflate`): the length of its records, or `None` to stream it with
+/// `for_each_line`.
+pub fn inflate_whole(
+    file: &InputFile,
+    inflater: &mut Inflater,
+    budget: usize,
+) -> Result<Option<usize>, InputError> {
+    if file.encoding != Encoding::Gzip || file.layout != Layout::Lines {
+        return Ok(None);
+    }
+    // The size on disk is known; the trailer then tells the rest.
+    if usize::try_from(file.size).map_or(true, |size| size >= budget) {
+        return Ok(None);
+    }
+    let unreadable = |source| InputError::Unreadable {
+        path: file.path.clone(),
+        source,
+    };
+    let mut handle = File::open(&file.path).map_err(unreadable)?;
+    inflater.input.clear();
+    handle
+        .read_to_end(&mut inflater.input)
+        .map_err(unreadable)?;
+    Ok(inflater.inflate(budget))
 }
 
 /// The first non-blank line of a plain file (up to 64 KiB), to learn the layout a chunk in
@@ -496,6 +556,62 @@ mod tests {
             joined.extend(lines_of(data, Some((cut, data.len() as u64))));
             assert_eq!(joined, all, "cut at {cut}");
         }
+    }
+
+    /// A decompressed file gives the lines a stream of it gives: a last line without a newline,
+    /// blank lines, carriage returns left for the caller, and bytes that are not UTF-8.
+    #[test]
+    fn a_whole_file_gives_the_lines_a_stream_does() {
+        let texts: [&[u8]; 6] = [
+            b"",
+            b"\n",
+            b"aa\nbbbb\n\ncc\nddd",
+            b"aa\r\nbb\r\n",
+            b"ok\n\xff\xfe not text\nok again\n",
+            b"no newline at all",
+        ];
+        for text in texts {
+            let mut whole = Vec::new();
+            each_line(text, |l| {
+                whole.push(
+                    l.map_or_else(|b| String::from_utf8_lossy(b).into_owned(), str::to_owned),
+                );
+            });
+            assert_eq!(
+                whole,
+                lines_of(text, None),
+                "{:?}",
+                String::from_utf8_lossy(text)
+            );
+        }
+    }
+
+    /// A gzip file is decompressed whole when it fits the budget, and is left to the stream
+    /// (which reports damage as it always has) when it does not.
+    #[test]
+    fn gzip_files_within_the_budget_are_decompressed_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.log.gz");
+        let text = "one\ntwo\n".repeat(1000);
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(text.as_bytes()).unwrap();
+        let bytes = enc.finish().unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+        let file = sniff(&path, bytes.len() as u64).unwrap();
+        let mut inflater = Inflater::new();
+        let len = inflate_whole(&file, &mut inflater, 1 << 20).unwrap();
+        assert_eq!(len, Some(text.len()));
+        assert_eq!(inflater.records(text.len()), text.as_bytes());
+        let too_small = bytes.len() + text.len() - 1;
+        assert_eq!(
+            inflate_whole(&file, &mut inflater, too_small).unwrap(),
+            None
+        );
+        // Plain files are not for it.
+        let plain = dir.path().join("f.log");
+        std::fs::write(&plain, &text).unwrap();
+        let plain = sniff(&plain, text.len() as u64).unwrap();
+        assert_eq!(inflate_whole(&plain, &mut inflater, 1 << 20).unwrap(), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod eval;
 pub mod files;
+mod inflate;
 #[cfg(feature = "parquet")]
 pub mod parquet;
 pub mod value;
@@ -17,7 +18,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use self::eval::{Partial, Plan, PlanError, QueryShape, RawRow, RecordInput, Scratch};
-use self::files::{InputError, InputFile, Layout, Unit};
+use self::files::{Encoding, InputError, InputFile, Layout, Unit};
+use self::inflate::Inflater;
 use self::value::parse_i64;
 use crate::flow::{Field, LineKind, LogFormat, classify_line, normalize_epoch_s, split_tokens};
 use crate::insights::ast::Query;
@@ -114,6 +116,7 @@ pub fn run(
         progress,
         stream: options.stream,
         group_limit: group_limit(options.memory_limit, &shapes, units.len()),
+        whole_gzip: whole_gzip_budget(options.memory_limit, units.len()),
     };
     execute(&ctx, options.strict, &units, skipped)
 }
@@ -127,6 +130,18 @@ fn group_limit(limit: Option<u64>, shapes: &[QueryShape], units: usize) -> usize
     let holders = threads * shapes.iter().filter(|s| s.has_stats()).count();
     let share = limit / holders.max(1) as u64;
     usize::try_from(share).unwrap_or(usize::MAX).max(1)
+}
+
+/// The most a thread's gzip file may take, compressed and decompressed, to be decompressed
+/// whole: half the thread's share of the run's limit (its groups keep the rest; see
+/// `Groups::reserve`), and never more than `inflate::WHOLE_MAX`.
+fn whole_gzip_budget(limit: Option<u64>, units: usize) -> usize {
+    let Some(limit) = limit else {
+        return inflate::WHOLE_MAX;
+    };
+    let threads = rayon::current_num_threads().min(units).max(1);
+    let half_share = limit / threads as u64 / 2;
+    usize::try_from(half_share).map_or(inflate::WHOLE_MAX, |b| b.min(inflate::WHOLE_MAX))
 }
 
 /// Evaluates queries over records already in memory, such as the `@message` values fetched
@@ -157,6 +172,7 @@ pub fn run_messages(
         stream: false,
         // The messages are in memory already.
         group_limit: 0,
+        whole_gzip: 0,
     };
     execute(&ctx, strict, &units, 0)
 }
@@ -177,12 +193,13 @@ fn execute(
         // A panic stops the other workers too, like an error.
         let _stop = StopOnPanic(&failed);
         let mut acc = Acc::new(shapes, ctx.group_limit);
+        let mut inflater = None;
         while !failed.load(Ordering::Relaxed) {
             let index = next.fetch_add(1, Ordering::Relaxed);
             let Some(unit) = units.get(index) else { break };
             // The unit folds into this thread's groups, not into groups of its own.
             let partials = std::mem::take(&mut acc.total.partials);
-            match ctx.process(unit, partials) {
+            match ctx.process(unit, partials, &mut inflater) {
                 Ok(result) => acc.add(index, unit, result),
                 Err(e) => {
                     failed.store(true, Ordering::Relaxed);
@@ -292,6 +309,20 @@ fn execute(
         statistics,
         warnings,
     })
+}
+
+/// Tells the groups of every `stats` query that `bytes` of the thread's memory are taken,
+/// in equal parts, as their limits were given.
+fn reserve(partials: &mut [Partial], bytes: usize) {
+    let holders = partials
+        .iter()
+        .filter(|p| matches!(p, Partial::Groups(_)))
+        .count();
+    for partial in partials {
+        if let Partial::Groups(groups) = partial {
+            groups.reserve(bytes / holders);
+        }
+    }
 }
 
 /// Sets the flag when the thread it lives on unwinds.
@@ -450,6 +481,8 @@ struct RunContext<'a> {
     stream: bool,
     /// Each thread's limit for the groups of each query (see `group_limit`).
     group_limit: usize,
+    /// The largest gzip file a thread decompresses whole (see `whole_gzip_budget`).
+    whole_gzip: usize,
 }
 
 /// The plans of every query for one layout, with the columns the reader needs.
@@ -483,8 +516,14 @@ impl RunContext<'_> {
         })
     }
 
-    /// Reads one unit, folding its records into `partials` (the thread's so far).
-    fn process(&self, unit: &Unit, partials: Vec<Partial>) -> Result<UnitResult, InputError> {
+    /// Reads one unit, folding its records into `partials` (the thread's so far); `inflater`
+    /// is the thread's, made when it first meets a gzip file.
+    fn process(
+        &self,
+        unit: &Unit,
+        partials: Vec<Partial>,
+        inflater: &mut Option<Inflater>,
+    ) -> Result<UnitResult, InputError> {
         let file = &self.files[unit.file];
         let path = file.path.display().to_string();
         let mut result = UnitResult::new(self.shapes, self.group_limit);
@@ -655,7 +694,20 @@ impl RunContext<'_> {
                 }
             }
         };
+        // A gzip file that fits the thread's budget is decompressed whole (see `inflate`).
+        let mut whole = false;
+        if file.encoding == Encoding::Gzip && self.whole_gzip > 0 {
+            let inflater = inflater.get_or_insert_with(Inflater::new);
+            if let Some(len) = files::inflate_whole(file, inflater, self.whole_gzip)? {
+                // The thread's groups leave room for the buffers, which outlive the file.
+                reserve(&mut result.partials, inflater.held());
+                self.progress.advance(len as u64);
+                files::each_line(inflater.records(len), |line| handle_line(line, &mut result));
+                whole = true;
+            }
+        }
         match file.layout {
+            _ if whole => {}
             Layout::Lines => {
                 files::for_each_line(
                     file,

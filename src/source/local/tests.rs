@@ -958,3 +958,126 @@ fn rows_of(output: &crate::source::QueryOutput) -> Vec<Vec<Value>> {
         .unwrap();
     rows
 }
+
+fn gzip_file(dir: &std::path::Path, name: &str, members: &[&str]) -> PathBuf {
+    use std::io::Write;
+    let mut bytes = Vec::new();
+    for member in members {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(member.as_bytes()).unwrap();
+        bytes.extend(e.finish().unwrap());
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// Gzip files decompressed whole (no limit) and streamed (a limit too small for a file to be
+/// decompressed whole) give the same answers and the same malformed lines, with their line
+/// numbers: files of one member with and without a last newline, of several members that fit
+/// the last one's size and that do not.
+#[test]
+fn gzip_files_read_whole_answer_as_streamed_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = |i: u64| {
+        format!(
+            "2 123 eni-{} 10.0.0.1 10.0.0.2 40000 {} 6 1 {i} 1000 1005 ACCEPT OK\n",
+            i % 3,
+            i % 50
+        )
+    };
+    let block = |from: u64, n: u64| (from..from + n).map(record).collect::<String>();
+    let mut damaged = block(0, 300);
+    damaged.push_str("2 123 eni-0 10.0.0.1 10.0.0.2 40000 x 6 1 7 1000 1005 ACCEPT OK\n");
+    damaged.push_str(&block(300, 5));
+    let last_line = block(0, 200);
+    gzip_file(dir.path(), "a.log.gz", &[&damaged]);
+    gzip_file(dir.path(), "b.log.gz", &[last_line.trim_end()]);
+    gzip_file(dir.path(), "c.log.gz", &[&block(0, 10), &block(10, 400)]);
+    gzip_file(dir.path(), "d.log.gz", &[&block(0, 100), &block(0, 100)]);
+    let answer = |limit: Option<u64>| {
+        let spec = QuerySpec {
+            query: parse("stats count(*) as n, sum(bytes) as b by interfaceId, dstPort").unwrap(),
+            records: false,
+        };
+        let options = LocalOptions {
+            memory_limit: limit,
+            ..options(dir.path(), files::CHUNK_BYTES)
+        };
+        run(&options, &[spec], Window::default(), &NoProgress).unwrap()
+    };
+    let whole = answer(None);
+    // Half of a thread's share is under a kilobyte: every file is streamed.
+    let streamed = answer(Some(2048));
+    assert_eq!(whole.outputs[0].table, streamed.outputs[0].table);
+    assert_eq!(whole.statistics.records_scanned, 300 + 5 + 200 + 410 + 200);
+    assert_eq!(
+        whole.statistics.records_scanned,
+        streamed.statistics.records_scanned
+    );
+    let lines = |run: &LocalRun| {
+        run.statistics
+            .malformed_examples
+            .iter()
+            .map(|m| (m.path.clone(), m.line))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(lines(&whole).len(), 1);
+    assert!(lines(&whole)[0].0.ends_with("a.log.gz") && lines(&whole)[0].1 == 301);
+    assert_eq!(lines(&whole), lines(&streamed));
+}
+
+/// A gzip file decompressed whole holds its buffers while its records are folded, so the
+/// groups leave room for them: at the smallest limit that the groups of a plain file fit in,
+/// the same records from a gzip file make them go to disk.
+#[test]
+fn groups_leave_room_for_a_gzip_file_decompressed_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let content: String = (0..20_000u64)
+        .map(|i| {
+            format!(
+                "2 123 eni-a 10.0.0.1 10.0.0.2 {} {} 6 {} {i} 1000 1005 ACCEPT OK\n",
+                i / 200,
+                i % 200,
+                i % 7
+            )
+        })
+        .collect();
+    let plain = dir.path().join("flows.log");
+    std::fs::write(&plain, &content).unwrap();
+    let gz = gzip_file(dir.path(), "flows.log.gz", &[&content]);
+    let gz_len = std::fs::metadata(&gz).unwrap().len();
+    let spilled = |path: &std::path::Path, limit: u64| {
+        let spec = QuerySpec {
+            query: parse(
+                "stats count(*) as n, sum(bytes) as b, min(bytes), max(bytes), sum(packets), \
+                 min(packets), max(packets), count(bytes), sum(start), min(end), max(end), \
+                 count(packets) by srcPort, dstPort",
+            )
+            .unwrap(),
+            records: false,
+        };
+        let options = LocalOptions {
+            memory_limit: Some(limit),
+            ..options(path, files::CHUNK_BYTES)
+        };
+        let run = run(&options, &[spec], Window::default(), &NoProgress).unwrap();
+        assert_eq!(run.outputs[0].table.rows.len(), 20_000);
+        run.statistics.spilled_bytes
+    };
+    // The smallest limit (to within 1/64) that the plain file's groups fit in.
+    let (mut over, mut fits) = (1024u64, 256 << 20);
+    while fits - over > fits / 64 {
+        let mid = over + (fits - over) / 2;
+        if spilled(&plain, mid) == 0 {
+            fits = mid;
+        } else {
+            over = mid;
+        }
+    }
+    // One file is one thread's work: half its share is the most a file decompressed whole may
+    // take, and this one takes less.
+    assert!(gz_len + content.len() as u64 <= fits / 2, "{fits}");
+    assert_eq!(spilled(&plain, fits), 0);
+    assert!(spilled(&gz, fits) > 0, "{fits}");
+}

@@ -365,6 +365,8 @@ pub struct Groups {
     heap: usize,
     /// Bytes of memory past which the groups go to a run on disk; 0: no limit.
     limit: usize,
+    /// Bytes of the limit that the thread holds for other things (see `reserve`).
+    reserved: usize,
     /// Records folded since memory was last checked.
     unchecked: u32,
     /// Groups written to disk, each run sorted by key.
@@ -587,6 +589,12 @@ impl Groups {
         }
     }
 
+    /// Leaves `bytes` of the limit to something else the thread holds (its buffers for a gzip
+    /// file decompressed whole): the groups go to disk that much sooner.
+    pub fn reserve(&mut self, bytes: usize) {
+        self.reserved = bytes;
+    }
+
     pub(super) fn fold<'a>(
         &mut self,
         stats: &'a CompiledStats,
@@ -642,7 +650,7 @@ impl Groups {
             self.unchecked += 1;
             if self.unchecked == CHECK_EVERY {
                 self.unchecked = 0;
-                if self.error.is_none() && self.memory() > self.limit {
+                if self.error.is_none() && self.memory() + self.reserved > self.limit {
                     self.error = self.spill().err();
                 }
             }
