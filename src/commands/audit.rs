@@ -73,6 +73,8 @@ pub fn talkers(args: TalkersArgs, env: &Environment) -> Result<()> {
     let answers = answer(&source, &specs, window, &mut reporter)?;
     let own = interface_addresses(&answers.outputs[1])?;
     let report = talkers::talkers(&answers.outputs[0], &own, window)?;
+    // The answer (and the files its groups went to) is not needed while the report is written.
+    drop(answers);
     // JSON and CSV list every talker: written as rendered, not held as text too.
     match output.format {
         OutputFormat::Table => render::write_stdout(&table::talkers_table(&report, args.top))?,

@@ -151,10 +151,10 @@ fn talkers_rows<W: std::io::Write>(
     report: &crate::analysis::talkers::TalkersReport,
     w: &mut csv::Writer<W>,
 ) -> Result<(), csv::Error> {
-    for row in &report.rows {
+    for row in report.rows() {
         w.serialize(row)?;
     }
-    if report.rows.is_empty() {
+    if report.is_empty() {
         w.write_record([
             "interface_id",
             "protocol",

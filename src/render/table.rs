@@ -199,11 +199,11 @@ pub fn talkers_table(report: &crate::analysis::talkers::TalkersReport, top: usiz
         report.window.start.as_deref().unwrap_or("?"),
         report.window.end.as_deref().unwrap_or("?"),
     );
-    if report.rows.is_empty() {
+    if report.is_empty() {
         text.push_str("no traffic to this port\n");
         return text;
     }
-    let (shown, rest) = crate::analysis::talkers::top(&report.rows, top);
+    let (shown, rest) = report.top(top);
     let header: Vec<String> = [
         "interface",
         "protocol",
