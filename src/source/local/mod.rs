@@ -304,6 +304,7 @@ fn execute(
         });
     }
     statistics.records_matched = outputs.first().map_or(0, |o| o.records_matched);
+    release_freed_memory();
     Ok(LocalRun {
         outputs,
         statistics,
@@ -322,6 +323,23 @@ fn reserve(partials: &mut [Partial], bytes: usize) {
         if let Partial::Groups(groups) = partial {
             groups.reserve(bytes / holders);
         }
+    }
+}
+
+/// Gives the memory the threads' groups freed back to the system before the answer is read
+/// and reported on.
+///
+/// glibc keeps freed blocks of up to 32 MiB for reuse (its mmap threshold grows as large
+/// blocks are freed) in the arena of the thread that freed them. That reuse makes the scan
+/// faster, but the report is made on another thread, from another arena: without this, a run
+/// would hold its freed group tables and its report at once. `malloc_trim` releases the free
+/// pages of every arena (glibc manual, "Memory Allocation Tunables"; malloc_trim(3)).
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only returns free memory to the system; it takes the arenas'
+    // locks itself.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
