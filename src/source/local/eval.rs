@@ -1414,8 +1414,27 @@ fn encode_key(value: &Scalar<'_>, key: &mut Vec<u8>) {
 }
 
 /// Decodes a key written by `encode_key`, one value per group-by expression.
-fn decode_key(mut bytes: &[u8]) -> Vec<Value> {
-    let mut values = Vec::new();
+fn decode_key(bytes: &[u8]) -> Vec<Value> {
+    decode_key_after(bytes, &[], &[], 0)
+}
+
+/// As `decode_key`, for keys that come in order: a text wholly in the bytes this key shares
+/// with the one before (`prev_key`, decoded as `prev`) is that row's value again, shared
+/// rather than allocated (sorted rows repeat their first keys, such as an interface, for
+/// thousands of rows). `capacity`: the values the row will hold, aggregates included.
+fn decode_key_after(
+    mut bytes: &[u8],
+    prev_key: &[u8],
+    prev: &[Value],
+    capacity: usize,
+) -> Vec<Value> {
+    let total = bytes.len();
+    let shared = bytes
+        .iter()
+        .zip(prev_key)
+        .position(|(a, b)| a != b)
+        .unwrap_or(total.min(prev_key.len()));
+    let mut values = Vec::with_capacity(capacity);
     let take8 = |b: &[u8]| -> Option<[u8; 8]> { b.get(..8).and_then(|s| s.try_into().ok()) };
     let int = |raw: [u8; 8]| (u64::from_be_bytes(raw) ^ (1 << 63)).cast_signed();
     while let Some((&tag, rest)) = bytes.split_first() {
@@ -1448,7 +1467,18 @@ fn decode_key(mut bytes: &[u8]) -> Vec<Value> {
                 };
                 // Most texts have no zero byte: they end at the first.
                 let zero = memchr::memchr(0, bytes).unwrap_or(bytes.len());
-                if matches!(bytes.get(zero + 1), Some(0) | None) {
+                let ends_here = bytes.get(zero + 1) == Some(&0);
+                // Where its encoding (with its two-byte end) ends in the key.
+                let end = total - bytes.len() + zero + 2;
+                if let Some(same) = prev
+                    .get(values.len())
+                    .filter(|_| ends_here && end <= shared)
+                {
+                    values.push(same.clone());
+                    bytes = &bytes[zero + 2..];
+                    continue;
+                }
+                if ends_here || zero + 1 >= bytes.len() {
                     let value = to_value(&bytes[..zero]);
                     bytes = bytes.get(zero + 2..).unwrap_or_default();
                     values.push(value);
@@ -2027,6 +2057,62 @@ mod key_tests {
                 let by_value = a.iter().zip(&b).map(|(x, y)| x.total_cmp(y)).find(|o| o.is_ne()).unwrap_or(std::cmp::Ordering::Equal);
                 prop_assert_eq!(ka.cmp(&kb), by_value);
             }
+        }
+
+        /// A key decoded after another (sharing its first values, or not) decodes to its own
+        /// values, whatever it takes from the one before.
+        #[test]
+        fn keys_decode_alike_after_another(
+            a in proptest::collection::vec(value(), 1..4),
+            shared in 0usize..4,
+            tail in proptest::collection::vec(value(), 0..3),
+        ) {
+            let encode = |vs: &[Value]| {
+                let mut key = Vec::new();
+                for v in vs {
+                    encode_key(&scalar(v), &mut key);
+                }
+                key
+            };
+            let b: Vec<Value> = a[..shared.min(a.len())].iter().cloned().chain(tail).collect();
+            let (ka, kb) = (encode(&a), encode(&b));
+            prop_assert_eq!(decode_key_after(&kb, &ka, &a, 0), b.clone());
+            prop_assert_eq!(decode_key_after(&ka, &kb, &b, 0), a);
+        }
+    }
+
+    /// Texts that only start alike, or a key that ends inside the previous key's text, are
+    /// decoded, not taken from the row before; a text the two keys share is taken.
+    #[test]
+    fn a_key_takes_only_whole_shared_texts_from_the_one_before() {
+        let encode = |vs: &[Value]| {
+            let mut key = Vec::new();
+            for v in vs {
+                encode_key(&scalar(v), &mut key);
+            }
+            key
+        };
+        let s = |t: &str| Value::Str(t.into());
+        let pairs = [
+            (
+                vec![s("abc"), Value::Int(1)],
+                vec![s("abcd"), Value::Int(1)],
+            ),
+            (vec![s("abcd")], vec![s("abc")]),
+            (vec![s("eni-1"), s("x")], vec![s("eni-1"), s("y")]),
+        ];
+        for (a, b) in pairs {
+            let (ka, kb) = (encode(&a), encode(&b));
+            let row = decode_key_after(&kb, &ka, &a, 4);
+            assert_eq!(row, b);
+            assert!(row.capacity() >= 4);
+        }
+        // The shared interface is the previous row's, not a copy.
+        let (a, b) = (vec![s("eni-1"), s("x")], vec![s("eni-1"), s("y")]);
+        let row = decode_key_after(&encode(&b), &encode(&a), &a, 0);
+        match (&row[0], &a[0]) {
+            (Value::Str(x), Value::Str(y)) => assert!(Arc::ptr_eq(x, y)),
+            _ => unreachable!(),
         }
     }
 }

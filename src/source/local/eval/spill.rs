@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::{AggState, Texts, decode_key};
+use super::{AggState, Texts, decode_key_after};
 use crate::source::Value;
 
 /// Runs merged at once; more are first merged in rounds of this many into longer runs.
@@ -421,11 +421,14 @@ impl SpilledGroups {
     ) -> Result<Vec<Vec<Value>>, SpillError> {
         let mut merge = Merge::open(&self.runs, start, end)?;
         let (mut key, mut states, mut texts) = (Vec::new(), Vec::new(), Texts::default());
-        let mut rows = Vec::new();
+        let mut prev_key = Vec::new();
+        let mut rows: Vec<Vec<Value>> = Vec::new();
         while merge.next(&mut key, &mut states, &mut texts)? {
-            let mut row = decode_key(&key);
+            let (prev, width) = rows.last().map_or((&[][..], 0), |r| (&r[..], r.len()));
+            let mut row = decode_key_after(&key, &prev_key, prev, width);
             row.extend(states.iter().map(|state| state.finish(&texts)));
             rows.push(row);
+            std::mem::swap(&mut prev_key, &mut key);
         }
         Ok(rows)
     }
