@@ -22,12 +22,12 @@ use super::{AggState, Texts, decode_key_after};
 use crate::source::Value;
 
 /// Runs merged at once; more are first merged in rounds of this many into longer runs.
-const FAN_IN: usize = 16;
+const FAN_IN: usize = 32;
 /// Bytes buffered a run, reading or writing.
 const BUFFER: usize = 1 << 16;
 /// A run remembers the key and the place of every this many groups, so that the answer can
 /// be merged a range of keys at a time, ranges in parallel.
-const INDEX_EVERY: u64 = 1 << 10;
+const INDEX_EVERY: u64 = 1 << 7;
 /// Groups (over all runs) in one range of the merge, at most about; fewer with many cores.
 const RANGE: u64 = 1 << 14;
 /// Rows the merge makes ahead of the writer, about: ranges merged at once times their size.
@@ -284,9 +284,12 @@ impl<'r> RunReader<'r> {
 }
 
 /// Runs merged into one sequence of groups in key order; a key in several runs is one group,
-/// its states merged.
+/// its states merged (in the order of the runs).
 struct Merge<'r> {
     readers: Vec<RunReader<'r>>,
+    /// The readers not done, as a binary heap whose top has the least key (the first run of
+    /// those with it): a group costs a few comparisons however many runs there are.
+    heap: Vec<usize>,
     /// Another run's states of the current key, and their texts.
     theirs: Vec<AggState>,
     their_texts: Texts,
@@ -295,14 +298,53 @@ struct Merge<'r> {
 impl<'r> Merge<'r> {
     /// The groups of `runs` from key `start` (inclusive) to key `end` (exclusive).
     fn open(runs: &[Run], start: Option<&[u8]>, end: Option<&'r [u8]>) -> Result<Self, SpillError> {
-        Ok(Merge {
-            readers: runs
-                .iter()
-                .map(|run| RunReader::open(run, start, end))
-                .collect::<Result<_, _>>()?,
+        let readers: Vec<RunReader<'r>> = runs
+            .iter()
+            .map(|run| RunReader::open(run, start, end))
+            .collect::<Result<_, _>>()?;
+        let mut merge = Merge {
+            heap: (0..readers.len()).filter(|&r| !readers[r].done).collect(),
+            readers,
             theirs: Vec::new(),
             their_texts: Texts::default(),
-        })
+        };
+        for i in (0..merge.heap.len() / 2).rev() {
+            merge.sift_down(i);
+        }
+        Ok(merge)
+    }
+
+    /// Whether reader `a`'s group comes before reader `b`'s.
+    fn before(&self, a: usize, b: usize) -> bool {
+        (&self.readers[a].key, a) < (&self.readers[b].key, b)
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        loop {
+            let (left, right) = (2 * i + 1, 2 * i + 2);
+            let mut least = i;
+            for child in [left, right] {
+                if child < self.heap.len() && self.before(self.heap[child], self.heap[least]) {
+                    least = child;
+                }
+            }
+            if least == i {
+                return;
+            }
+            self.heap.swap(i, least);
+            i = least;
+        }
+    }
+
+    /// Moves the top reader to its next group, and the heap's top to the least key again.
+    fn advance_top(&mut self) -> Result<(), SpillError> {
+        let top = self.heap[0];
+        self.readers[top].advance()?;
+        if self.readers[top].done {
+            self.heap.swap_remove(0);
+        }
+        self.sift_down(0);
+        Ok(())
     }
 
     /// The next group: its key into `key`, its states into `states` (their texts into
@@ -313,10 +355,7 @@ impl<'r> Merge<'r> {
         states: &mut Vec<AggState>,
         texts: &mut Texts,
     ) -> Result<bool, SpillError> {
-        let Some(first) = (0..self.readers.len())
-            .filter(|&r| !self.readers[r].done)
-            .min_by(|&a, &b| self.readers[a].key.cmp(&self.readers[b].key))
-        else {
+        let Some(&first) = self.heap.first() else {
             return Ok(false);
         };
         key.clear();
@@ -324,10 +363,12 @@ impl<'r> Merge<'r> {
         states.clear();
         *texts = Texts::default();
         self.readers[first].read_states(states, texts)?;
-        self.readers[first].advance()?;
-        for reader in &mut self.readers[first + 1..] {
-            if reader.done || reader.key != *key {
-                continue;
+        self.advance_top()?;
+        // The same key in later runs comes next, run by run.
+        while let Some(&next) = self.heap.first() {
+            let reader = &self.readers[next];
+            if reader.key != *key {
+                break;
             }
             self.theirs.clear();
             self.their_texts = Texts::default();
@@ -338,7 +379,7 @@ impl<'r> Merge<'r> {
             for (mine, theirs) in states.iter_mut().zip(self.theirs.drain(..)) {
                 mine.merge(theirs, texts, &self.their_texts);
             }
-            reader.advance()?;
+            self.advance_top()?;
         }
         Ok(true)
     }
