@@ -1418,6 +1418,26 @@ fn decode_key(bytes: &[u8]) -> Vec<Value> {
     decode_key_after(bytes, &[], &[], 0)
 }
 
+/// The length of the bytes `a` and `b` start with alike, found a word at a time.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+    let mut at = 0;
+    while at + 8 <= n {
+        let differ = word(a, at) ^ word(b, at);
+        if differ != 0 {
+            // Little-endian: the first differing byte is the lowest set one.
+            return at + (differ.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    at + a[at..n]
+        .iter()
+        .zip(&b[at..n])
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
 /// As `decode_key`, for keys that come in order: a text wholly in the bytes this key shares
 /// with the one before (`prev_key`, decoded as `prev`) is that row's value again, shared
 /// rather than allocated (sorted rows repeat their first keys, such as an interface, for
@@ -1429,11 +1449,7 @@ fn decode_key_after(
     capacity: usize,
 ) -> Vec<Value> {
     let total = bytes.len();
-    let shared = bytes
-        .iter()
-        .zip(prev_key)
-        .position(|(a, b)| a != b)
-        .unwrap_or(total.min(prev_key.len()));
+    let shared = common_prefix(bytes, prev_key);
     let mut values = Vec::with_capacity(capacity);
     let take8 = |b: &[u8]| -> Option<[u8; 8]> { b.get(..8).and_then(|s| s.try_into().ok()) };
     let int = |raw: [u8; 8]| (u64::from_be_bytes(raw) ^ (1 << 63)).cast_signed();
@@ -2056,6 +2072,24 @@ mod key_tests {
             if same_types {
                 let by_value = a.iter().zip(&b).map(|(x, y)| x.total_cmp(y)).find(|o| o.is_ne()).unwrap_or(std::cmp::Ordering::Equal);
                 prop_assert_eq!(ka.cmp(&kb), by_value);
+            }
+        }
+
+        /// The common prefix is found a word at a time as a byte at a time finds it.
+        #[test]
+        fn common_prefixes_are_found_a_word_at_a_time(
+            a in proptest::collection::vec(0u8..3, 0..40),
+            b in proptest::collection::vec(0u8..3, 0..40),
+        ) {
+            let naive = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+            prop_assert_eq!(common_prefix(&a, &b), naive);
+            prop_assert_eq!(common_prefix(&a, &a), a.len());
+            if !a.is_empty() {
+                let at = b.len() % a.len();
+                let mut flipped = a.clone();
+                flipped[at] ^= 0x80;
+                prop_assert_eq!(common_prefix(&a, &flipped), at);
+                prop_assert_eq!(common_prefix(&a, &a[..at]), at);
             }
         }
 
