@@ -80,7 +80,8 @@ pub struct SourceArgs {
     /// Memory the groups of the answers may take when reading files (such as 128MiB, 2GiB or
     /// 500MB); beyond it they are kept in temporary files (in TMPDIR) and merged as the answers
     /// are written, so a larger limit is faster on answers of millions of groups. A gzip file
-    /// that fits half a core's share is decompressed whole, its buffers counted in the limit.
+    /// that fits half a core's share (and 64 MiB) is decompressed whole, its buffers counted
+    /// in the limit.
     /// The whole process takes a few tens of MB more.
     #[arg(long, value_name = "SIZE", default_value = "128MiB", value_parser = parse_size, env = "FLOWSIFT_MEMORY_LIMIT", help_heading = "Source")]
     pub memory_limit: u64,

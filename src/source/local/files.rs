@@ -446,8 +446,11 @@ pub fn inflate_whole(
     if file.encoding != Encoding::Gzip || file.layout != Layout::Lines {
         return Ok(None);
     }
-    // The size on disk is known; the trailer then tells the rest.
-    if usize::try_from(file.size).map_or(true, |size| size >= budget) {
+    // The size on disk is known; the trailer (its last four bytes) tells the records' size.
+    let Ok(compressed) = usize::try_from(file.size) else {
+        return Ok(None);
+    };
+    if compressed < 18 || compressed >= budget {
         return Ok(None);
     }
     let unreadable = |source| InputError::Unreadable {
@@ -455,11 +458,25 @@ pub fn inflate_whole(
         source,
     };
     let mut handle = File::open(&file.path).map_err(unreadable)?;
-    inflater.input.clear();
+    let mut trailer = [0u8; 4];
     handle
+        .seek(SeekFrom::Start(file.size - 4))
+        .and_then(|_| handle.read_exact(&mut trailer))
+        .and_then(|()| handle.seek(SeekFrom::Start(0)))
+        .map_err(unreadable)?;
+    if !inflater.make_room(compressed, trailer, budget) {
+        return Ok(None);
+    }
+    // At most the size listed: a file that changed since is streamed as it is now.
+    let read = (&mut handle)
+        .take(file.size)
         .read_to_end(&mut inflater.input)
         .map_err(unreadable)?;
-    Ok(inflater.inflate(budget))
+    let mut more = [0u8; 1];
+    if read != compressed || handle.read(&mut more).map_err(unreadable)? != 0 {
+        return Ok(None);
+    }
+    Ok(inflater.inflate())
 }
 
 /// The first non-blank line of a plain file (up to 64 KiB), to learn the layout a chunk in

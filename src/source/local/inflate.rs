@@ -56,22 +56,48 @@ impl Inflater {
         &self.output[..len]
     }
 
-    /// Decompresses `self.input` (a gzip file of one or more members) whole, if its input and
-    /// output together take at most `budget` bytes: the length of the records (see
-    /// `records`), or `None` when the caller is to stream the file instead (too large, unknown
-    /// size, or not valid gzip).
-    pub fn inflate(&mut self, budget: usize) -> Option<usize> {
-        let size = last_member_size(&self.input)?;
-        if self.input.len().saturating_add(size) > budget {
-            return None;
+    /// Makes room for a gzip file of `compressed` bytes ending in `trailer` (its last four
+    /// bytes), if the file and its records fit `budget` together: then `input` is empty with
+    /// room for the file, and `true`. The buffers never hold more than `budget` together:
+    /// buffers an earlier file left that would take it past are given up first.
+    pub fn make_room(&mut self, compressed: usize, trailer: [u8; 4], budget: usize) -> bool {
+        // A header is at least 10 bytes and a trailer 8.
+        if compressed < 18 {
+            return false;
         }
+        // RFC 1952: the size of the last member's data, modulo 2^32.
+        let Ok(size) = usize::try_from(u32::from_le_bytes(trailer)) else {
+            return false;
+        };
+        if compressed.saturating_add(size) > budget {
+            return false;
+        }
+        let input = self.input.capacity().max(compressed);
+        if input + self.output.capacity().max(size) > budget {
+            self.input = Vec::new();
+            self.output = Vec::new();
+        }
+        self.input.clear();
+        self.input.reserve_exact(compressed);
         if self.output.len() < size {
+            self.output.reserve_exact(size - self.output.len());
             self.output.resize(size, 0);
         }
-        // The trailer gives the size of the last member only (modulo 2^32): it is the whole
-        // size for the usual single-member file. More members fit only in the room an earlier,
-        // larger file left (every size that made the buffer passed the budget); when they do
-        // not, the file is streamed.
+        true
+    }
+
+    /// Decompresses `input` (a gzip file of one or more members, put there after
+    /// `make_room`) whole: the length of the records (see `records`), or `None` when the
+    /// caller is to stream the file instead (not valid gzip, more data than the room made,
+    /// or a header checksum, which libdeflate does not check and the stream does).
+    pub fn inflate(&mut self) -> Option<usize> {
+        const FHCRC: u8 = 0x02;
+        if self.input.get(3).is_none_or(|flags| flags & FHCRC != 0) {
+            return None;
+        }
+        // The trailer gives the size of the last member only: it is the whole size for the
+        // usual single-member file. More members fit only in room an earlier, larger file
+        // left; when they do not, the file is streamed.
         let output = &mut self.output[..];
         let (mut read, mut written) = (0, 0);
         while read < self.input.len() {
@@ -122,17 +148,6 @@ impl std::fmt::Debug for Inflater {
     }
 }
 
-/// The decompressed size of a gzip file's last member, from its trailer (RFC 1952: the last
-/// four bytes, little-endian, the size modulo 2^32); `None` if the file is too short to be gzip.
-fn last_member_size(file: &[u8]) -> Option<usize> {
-    // A header is at least 10 bytes and a trailer 8.
-    if file.len() < 18 {
-        return None;
-    }
-    let trailer: [u8; 4] = file[file.len() - 4..].try_into().ok()?;
-    usize::try_from(u32::from_le_bytes(trailer)).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::{Read, Write};
@@ -151,10 +166,26 @@ mod tests {
         Ok(out)
     }
 
+    /// Puts `file` into the inflater as `files::inflate_whole` does; `false` if it does not
+    /// fit `budget` (or is too short to be gzip).
+    fn load(inflater: &mut Inflater, file: &[u8], budget: usize) -> bool {
+        let trailer = file
+            .len()
+            .checked_sub(4)
+            .map_or([0; 4], |at| file[at..].try_into().unwrap());
+        if !inflater.make_room(file.len(), trailer, budget) {
+            return false;
+        }
+        inflater.input.extend_from_slice(file);
+        true
+    }
+
     fn inflated(file: &[u8], budget: usize) -> Option<Vec<u8>> {
         let mut inflater = Inflater::new();
-        inflater.input = file.to_vec();
-        let len = inflater.inflate(budget)?;
+        if !load(&mut inflater, file, budget) {
+            return None;
+        }
+        let len = inflater.inflate()?;
         Some(inflater.records(len).to_vec())
     }
 
@@ -188,10 +219,10 @@ mod tests {
         assert_eq!(inflated(&file, WHOLE_MAX), None);
         // A buffer a larger file left has room for both.
         let mut inflater = Inflater::new();
-        inflater.input = gzip(&records(4000));
-        assert!(inflater.inflate(WHOLE_MAX).is_some());
-        inflater.input.clone_from(&file);
-        let len = inflater.inflate(WHOLE_MAX).expect("both members fit");
+        assert!(load(&mut inflater, &gzip(&records(4000)), WHOLE_MAX));
+        assert!(inflater.inflate().is_some());
+        assert!(load(&mut inflater, &file, WHOLE_MAX));
+        let len = inflater.inflate().expect("both members fit");
         assert_eq!(inflater.records(len), [&first[..], &second[..]].concat());
         assert_eq!(inflater.records(len), streamed(&file).unwrap());
         // An empty member before the last needs no room.
@@ -243,15 +274,68 @@ mod tests {
     fn buffers_are_kept_from_file_to_file() {
         let mut inflater = Inflater::new();
         let (big, small) = (records(2000), records(10));
-        inflater.input = gzip(&big);
-        assert_eq!(inflater.inflate(WHOLE_MAX), Some(big.len()));
+        assert!(load(&mut inflater, &gzip(&big), WHOLE_MAX));
+        assert_eq!(inflater.inflate(), Some(big.len()));
         assert_eq!(inflater.records(big.len()), &big[..]);
         let held = inflater.held();
-        inflater.input.clear();
-        inflater.input.extend(gzip(&small));
+        assert!(load(&mut inflater, &gzip(&small), WHOLE_MAX));
         // Only the new file's bytes are its records, whatever the buffer held before.
-        assert_eq!(inflater.inflate(WHOLE_MAX), Some(small.len()));
+        assert_eq!(inflater.inflate(), Some(small.len()));
         assert_eq!(inflater.records(small.len()), &small[..]);
         assert_eq!(inflater.held(), held);
+    }
+
+    /// Buffers sized by different files never hold more than the budget together: a file
+    /// with much compressed data, then one with many records, each within the budget alone.
+    #[test]
+    fn the_buffers_stay_within_the_budget() {
+        // Digits of a counter compress poorly; repeated records compress well.
+        let noisy: Vec<u8> = (0..200_000u64)
+            .flat_map(|i| (i * 7919 % 1_000_003).to_le_bytes())
+            .collect();
+        let (dense, sparse) = (gzip(&noisy), records(20_000));
+        let sparse_file = gzip(&sparse);
+        let budget = dense.len() + noisy.len() + 1000;
+        assert!(sparse_file.len() + sparse.len() <= budget);
+        assert!(
+            dense.len() + sparse.len() > budget,
+            "the two files' largest buffers exceed it"
+        );
+        let mut inflater = Inflater::new();
+        for file in [&dense, &sparse_file, &dense] {
+            assert!(load(&mut inflater, file, budget));
+            let len = inflater.inflate().unwrap();
+            assert_eq!(inflater.records(len), streamed(file).unwrap());
+            assert!(inflater.held() <= budget, "{} > {budget}", inflater.held());
+        }
+    }
+
+    /// A header checksum (FHCRC) is left to the stream, which checks it.
+    #[test]
+    fn header_checksums_are_left_to_streaming() {
+        let text = records(10);
+        let mut e = flate2::GzBuilder::new()
+            .comment("c")
+            .write(Vec::new(), flate2::Compression::default());
+        e.write_all(&text).unwrap();
+        let mut file = e.finish().unwrap();
+        assert_eq!(inflated(&file, WHOLE_MAX).as_deref(), Some(&text[..]));
+        // The same file with FHCRC set and a header checksum after the comment.
+        let end = 10 + file[10..].iter().position(|&b| b == 0).unwrap() + 1;
+        let crc = (crc32(&{
+            let mut h = file[..end].to_vec();
+            h[3] |= 0x02;
+            h
+        }) & 0xffff) as u16;
+        file[3] |= 0x02;
+        file.splice(end..end, crc.to_le_bytes());
+        assert_eq!(streamed(&file).unwrap(), text);
+        assert_eq!(inflated(&file, WHOLE_MAX), None);
+    }
+
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = flate2::Crc::new();
+        crc.update(bytes);
+        crc.sum()
     }
 }

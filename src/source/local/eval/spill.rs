@@ -23,8 +23,11 @@ use crate::source::Value;
 
 /// Runs merged at once; more are first merged in rounds of this many into longer runs.
 const FAN_IN: usize = 32;
-/// Bytes buffered a run, reading or writing.
-const BUFFER: usize = 1 << 16;
+/// Bytes buffered writing a run.
+const WRITE_BUFFER: usize = 1 << 16;
+/// Bytes buffered a run by the reader of one range: a few cores' ranges read up to `FAN_IN`
+/// runs each at once, and a range is a small part of a run.
+const READ_BUFFER: usize = 1 << 14;
 /// A run remembers the key and the place of every this many groups, so that the answer can
 /// be merged a range of keys at a time, ranges in parallel.
 const INDEX_EVERY: u64 = 1 << 7;
@@ -103,7 +106,7 @@ impl RunWriter {
             source: e,
         })?;
         Ok(RunWriter {
-            file: BufWriter::with_capacity(BUFFER, file),
+            file: BufWriter::with_capacity(WRITE_BUFFER, file),
             record: Vec::new(),
             groups: 0,
             offset: 0,
@@ -238,7 +241,7 @@ impl<'r> RunReader<'r> {
             offset: from,
         };
         let mut reader = RunReader {
-            file: BufReader::with_capacity(BUFFER, file),
+            file: BufReader::with_capacity(READ_BUFFER, file),
             key: Vec::new(),
             states: Vec::new(),
             done: false,
