@@ -77,25 +77,13 @@ impl TalkersReport {
     }
 
     fn row(&self, t: &Talker) -> TalkerRow {
-        let Totals {
-            flows,
-            packets,
-            bytes,
-            first,
-            last,
-        } = t.totals;
-        TalkerRow {
-            interface_id: self.text(t.interface),
-            protocol: self.text(t.protocol),
-            port: t.port,
-            srcaddr: self.text(t.source),
-            action: self.text(t.action),
-            flows,
-            packets,
-            bytes,
-            first_seen: first.map(format_time_ms),
-            last_seen: last.map(format_time_ms),
-        }
+        t.totals.row(
+            self.text(t.interface),
+            self.text(t.protocol),
+            t.port,
+            self.text(t.source),
+            self.text(t.action),
+        )
     }
 
     /// The first `top` talkers, and one row summing the rest (if any), for the table.
@@ -109,18 +97,13 @@ impl TalkersReport {
         for t in rest {
             other.add(&t.totals);
         }
-        let other = TalkerRow {
-            interface_id: String::new(),
-            protocol: String::new(),
-            port: -1,
-            srcaddr: format!("({} more sources)", rest.len()),
-            action: String::new(),
-            flows: other.flows,
-            packets: other.packets,
-            bytes: other.bytes,
-            first_seen: other.first.map(format_time_ms),
-            last_seen: other.last.map(format_time_ms),
-        };
+        let other = other.row(
+            String::new(),
+            String::new(),
+            -1,
+            format!("({} more sources)", rest.len()),
+            String::new(),
+        );
         (shown, Some(other))
     }
 }
@@ -152,6 +135,29 @@ struct Totals {
 }
 
 impl Totals {
+    /// These totals written out under the given keys.
+    fn row(
+        &self,
+        interface_id: String,
+        protocol: String,
+        port: i64,
+        srcaddr: String,
+        action: String,
+    ) -> TalkerRow {
+        TalkerRow {
+            interface_id,
+            protocol,
+            port,
+            srcaddr,
+            action,
+            flows: self.flows,
+            packets: self.packets,
+            bytes: self.bytes,
+            first_seen: self.first.map(format_time_ms),
+            last_seen: self.last.map(format_time_ms),
+        }
+    }
+
     fn add(&mut self, other: &Totals) {
         self.flows += other.flows;
         self.packets += other.packets;

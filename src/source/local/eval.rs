@@ -1418,13 +1418,18 @@ fn decode_key(bytes: &[u8]) -> Vec<Value> {
     decode_key_after(bytes, &[], &[], 0)
 }
 
+/// The eight bytes of `bytes` from `at`, as a little-endian word: keys and texts are compared
+/// a word at a time.
+fn le_word(bytes: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
+}
+
 /// The length of the bytes `a` and `b` start with alike, found a word at a time.
 fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     let n = a.len().min(b.len());
-    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"));
     let mut at = 0;
     while at + 8 <= n {
-        let differ = word(a, at) ^ word(b, at);
+        let differ = le_word(a, at) ^ le_word(b, at);
         if differ != 0 {
             // Little-endian: the first differing byte is the lowest set one.
             return at + (differ.trailing_zeros() / 8) as usize;

@@ -126,10 +126,14 @@ pub fn run(
 /// none).
 fn group_limit(limit: Option<u64>, shapes: &[QueryShape], units: usize) -> usize {
     let Some(limit) = limit else { return 0 };
-    let threads = rayon::current_num_threads().min(units).max(1);
-    let holders = threads * shapes.iter().filter(|s| s.has_stats()).count();
+    let holders = threads_with_work(units) * shapes.iter().filter(|s| s.has_stats()).count();
     let share = limit / holders.max(1) as u64;
     usize::try_from(share).unwrap_or(usize::MAX).max(1)
+}
+
+/// The threads that get units of work: every thread of the pool, unless there are fewer units.
+fn threads_with_work(units: usize) -> usize {
+    rayon::current_num_threads().min(units).max(1)
 }
 
 /// The most a thread's gzip file may take, compressed and decompressed, to be decompressed
@@ -139,8 +143,7 @@ fn whole_gzip_budget(limit: Option<u64>, units: usize) -> usize {
     let Some(limit) = limit else {
         return inflate::WHOLE_MAX;
     };
-    let threads = rayon::current_num_threads().min(units).max(1);
-    let half_share = limit / threads as u64 / 2;
+    let half_share = limit / threads_with_work(units) as u64 / 2;
     usize::try_from(half_share).map_or(inflate::WHOLE_MAX, |b| b.min(inflate::WHOLE_MAX))
 }
 

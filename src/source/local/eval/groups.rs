@@ -25,7 +25,9 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::spill::{Run, RunWriter, SpillError, SpilledGroups};
-use super::{AggFunc, AggState, CompiledStats, RecordContext, Texts, decode_key, encode_key};
+use super::{
+    AggFunc, AggState, CompiledStats, RecordContext, Texts, decode_key, encode_key, le_word,
+};
 use crate::source::Value;
 use crate::source::local::value::{Number, Scalar};
 
@@ -235,7 +237,7 @@ impl BytesTable {
 /// 8 bytes is one word, of two overlapping halves or of its bytes (as wyhash reads them).
 fn words(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
     let n = bytes.len();
-    let word = move |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+    let word = move |at: usize| le_word(bytes, at);
     let half = |at: usize| {
         u64::from(u32::from_le_bytes(
             bytes[at..at + 4].try_into().expect("4 bytes"),
@@ -283,8 +285,8 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if n < 8 {
         return words(a).next() == words(b).next();
     }
-    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"));
-    (0..n / 8).all(|i| word(a, i * 8) == word(b, i * 8)) && word(a, n - 8) == word(b, n - 8)
+    (0..n / 8).all(|i| le_word(a, i * 8) == le_word(b, i * 8))
+        && le_word(a, n - 8) == le_word(b, n - 8)
 }
 
 /// A dictionary's codes in value order. Direct integers sit between the entries that sort
