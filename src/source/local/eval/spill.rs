@@ -12,7 +12,8 @@
 //! offsets, so a run is one open file however many ranges are merged at once.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -167,20 +168,17 @@ fn write_varint(mut n: u64, out: &mut [u8]) -> usize {
     i + 1
 }
 
-/// Reads a LEB128 number; `None` at the end of the input before its first byte.
-fn read_varint(input: &mut impl Read) -> io::Result<Option<u64>> {
+/// Reads a LEB128 number from the front of `bytes` at `*at`, moving `*at` past it; `None`
+/// when the bytes end before it does.
+fn varint_at(bytes: &[u8], at: &mut usize) -> io::Result<Option<u64>> {
     let mut n = 0u64;
-    let mut byte = [0u8];
-    for shift in (0..64).step_by(7) {
-        if input.read(&mut byte)? == 0 {
-            return if shift == 0 {
-                Ok(None)
-            } else {
-                Err(io::ErrorKind::UnexpectedEof.into())
-            };
-        }
-        n |= u64::from(byte[0] & 0x7f) << shift;
-        if byte[0] < 0x80 {
+    for (i, shift) in (0..64).step_by(7).enumerate() {
+        let Some(&byte) = bytes.get(*at + i) else {
+            return Ok(None);
+        };
+        n |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            *at += i + 1;
             return Ok(Some(n));
         }
     }
@@ -194,34 +192,34 @@ fn damaged() -> io::Error {
     )
 }
 
-/// Reads a file from an offset of its own, whatever other readers of the file do.
-struct ReadAt {
-    file: Arc<File>,
-    offset: u64,
-}
-
-impl Read for ReadAt {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        #[cfg(unix)]
-        let n = std::os::unix::fs::FileExt::read_at(&*self.file, buf, self.offset)?;
-        #[cfg(windows)]
-        let n = std::os::windows::fs::FileExt::seek_read(&*self.file, buf, self.offset)?;
-        #[cfg(not(any(unix, windows)))]
-        let n: usize = {
-            let _ = buf;
-            return Err(io::ErrorKind::Unsupported.into());
-        };
-        self.offset += n as u64;
-        Ok(n)
+/// Reads `file` at `offset` into `buf`, whatever other readers of the file do.
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    #[cfg(unix)]
+    return std::os::unix::fs::FileExt::read_at(file, buf, offset);
+    #[cfg(windows)]
+    return std::os::windows::fs::FileExt::seek_read(file, buf, offset);
+    #[cfg(not(any(unix, windows)))]
+    {
+        let _ = (file, buf, offset);
+        Err(io::ErrorKind::Unsupported.into())
     }
 }
 
-/// Reads a run's groups in a range of keys a group at a time; `key` and `states` hold the
-/// current group's bytes.
+/// Reads a run's groups in a range of keys a group at a time, through a buffer of its own at
+/// its own offset in the file: the current group's key and states are where they were read,
+/// in the buffer (a group is parsed, never copied).
 struct RunReader<'r> {
-    file: BufReader<ReadAt>,
-    key: Vec<u8>,
-    states: Vec<u8>,
+    file: Arc<File>,
+    /// Where the next read from the file starts.
+    offset: u64,
+    /// Bytes read from the file; those from `at` are not parsed yet.
+    buf: Vec<u8>,
+    at: usize,
+    /// The file has no bytes past `buf`.
+    eof: bool,
+    /// The current group's key and states in `buf`.
+    key: Range<usize>,
+    states: Range<usize>,
     done: bool,
     /// Where the range ends (the first key past it); `None`: at the end of the run.
     end: Option<&'r [u8]>,
@@ -236,47 +234,102 @@ impl<'r> RunReader<'r> {
             let after = run.index.partition_point(|(key, _)| **key < *start);
             after.checked_sub(1).map_or(0, |i| run.index[i].1)
         });
-        let file = ReadAt {
+        let mut reader = RunReader {
             file: Arc::clone(&run.file),
             offset: from,
-        };
-        let mut reader = RunReader {
-            file: BufReader::with_capacity(READ_BUFFER, file),
-            key: Vec::new(),
-            states: Vec::new(),
+            buf: Vec::new(),
+            at: 0,
+            eof: false,
+            key: 0..0,
+            states: 0..0,
             done: false,
             end,
         };
         reader.advance()?;
         if let Some(start) = start {
-            while !reader.done && reader.key.as_slice() < start {
+            while !reader.done && reader.key() < start {
                 reader.advance()?;
             }
         }
         Ok(reader)
     }
 
+    /// The current group's key.
+    fn key(&self) -> &[u8] {
+        &self.buf[self.key.clone()]
+    }
+
     fn advance(&mut self) -> Result<(), SpillError> {
-        let mut read = || -> io::Result<bool> {
-            let Some(key) = read_varint(&mut self.file)? else {
-                return Ok(false);
+        let read = self.next_group().map_err(|e| SpillError::new("read", e))?;
+        self.done = !read || self.end.is_some_and(|end| self.key() >= end);
+        Ok(())
+    }
+
+    /// Parses the next group, reading more of the file when the buffer ends within it;
+    /// `false` at the end of the run.
+    fn next_group(&mut self) -> io::Result<bool> {
+        loop {
+            let rest = &self.buf[self.at..];
+            let mut head = 0;
+            let lengths = match varint_at(rest, &mut head)? {
+                Some(key) => varint_at(rest, &mut head)?.map(|states| (key, states)),
+                None => None,
             };
-            let states = read_varint(&mut self.file)?.ok_or_else(damaged)?;
-            let len = |n: u64| usize::try_from(n).map_err(|_| damaged());
-            self.key.resize(len(key)?, 0);
-            self.file.read_exact(&mut self.key)?;
-            self.states.resize(len(states)?, 0);
-            self.file.read_exact(&mut self.states)?;
-            Ok(true)
-        };
-        self.done = !read().map_err(|e| SpillError::new("read", e))?
-            || self.end.is_some_and(|end| self.key.as_slice() >= end);
+            // The bytes the group needs in the buffer; at least one more when its lengths
+            // are cut.
+            let need = match lengths {
+                Some((key, states)) => {
+                    let len = |n: u64| usize::try_from(n).map_err(|_| damaged());
+                    let (key, states) = (len(key)?, len(states)?);
+                    let need = head
+                        .checked_add(key)
+                        .and_then(|n| n.checked_add(states))
+                        .ok_or_else(damaged)?;
+                    if need <= rest.len() {
+                        let start = self.at + head;
+                        self.key = start..start + key;
+                        self.states = start + key..start + key + states;
+                        self.at += need;
+                        return Ok(true);
+                    }
+                    need
+                }
+                None => rest.len() + 1,
+            };
+            if self.eof {
+                return if rest.is_empty() {
+                    Ok(false)
+                } else {
+                    Err(io::ErrorKind::UnexpectedEof.into())
+                };
+            }
+            self.fill(need)?;
+        }
+    }
+
+    /// Moves the bytes not parsed yet to the front of the buffer, and reads after them until
+    /// it holds `need` bytes, or more up to `READ_BUFFER`, or the file ends.
+    fn fill(&mut self, need: usize) -> io::Result<()> {
+        self.buf.drain(..self.at);
+        self.at = 0;
+        let mut filled = self.buf.len();
+        self.buf.resize(need.max(READ_BUFFER).max(filled), 0);
+        while filled < need {
+            let n = read_at(&self.file, &mut self.buf[filled..], self.offset)?;
+            if n == 0 {
+                self.eof = true;
+                break;
+            }
+            filled += n;
+            self.offset += n as u64;
+        }
+        self.buf.truncate(filled);
         Ok(())
     }
 
     /// The current group's states, their texts into `texts`.
     fn read_states(&self, states: &mut Vec<AggState>, texts: &mut Texts) -> Result<(), SpillError> {
-        let mut bytes = &self.states[..];
+        let mut bytes = &self.buf[self.states.clone()];
         while !bytes.is_empty() {
             let state = AggState::read(&mut bytes, texts)
                 .ok_or_else(|| SpillError::new("read", damaged()))?;
@@ -286,13 +339,39 @@ impl<'r> RunReader<'r> {
     }
 }
 
+/// How two keys compare, eight bytes at a time (keys of one answer share long prefixes, such
+/// as an interface, and are a few dozen bytes: a call to `memcmp` costs more than the loop).
+fn compare_keys(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let n = a.len().min(b.len());
+    let mut at = 0;
+    while at + 8 <= n {
+        let (x, y) = (be_word(a, at), be_word(b, at));
+        if x != y {
+            return x.cmp(&y);
+        }
+        at += 8;
+    }
+    a[at..].iter().cmp(&b[at..])
+}
+
+fn be_word(bytes: &[u8], at: usize) -> u64 {
+    u64::from_be_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
+}
+
 /// Runs merged into one sequence of groups in key order; a key in several runs is one group,
 /// its states merged (in the order of the runs).
+///
+/// The readers play a tournament (a tree of losers, Knuth's TAOCP vol. 3, 5.4.1): each inner
+/// node keeps the reader that lost the match there, the root's winner has the least key (the
+/// first run of those with it), and a reader that moves on replays only the matches on its
+/// way to the root: a group costs one comparison a level, half what a binary heap's sift
+/// takes.
 struct Merge<'r> {
     readers: Vec<RunReader<'r>>,
-    /// The readers not done, as a binary heap whose top has the least key (the first run of
-    /// those with it): a group costs a few comparisons however many runs there are.
-    heap: Vec<usize>,
+    /// `tree[0]`: the winner; `tree[n]` for `n` in `1..readers.len()`: the loser of the match
+    /// at node `n`, whose children are nodes `2n` and `2n + 1`; node `readers.len() + r` is
+    /// reader `r`.
+    tree: Vec<usize>,
     /// Another run's states of the current key, and their texts.
     theirs: Vec<AggState>,
     their_texts: Texts,
@@ -306,48 +385,61 @@ impl<'r> Merge<'r> {
             .map(|run| RunReader::open(run, start, end))
             .collect::<Result<_, _>>()?;
         let mut merge = Merge {
-            heap: (0..readers.len()).filter(|&r| !readers[r].done).collect(),
+            tree: vec![0; readers.len()],
             readers,
             theirs: Vec::new(),
             their_texts: Texts::default(),
         };
-        for i in (0..merge.heap.len() / 2).rev() {
-            merge.sift_down(i);
+        if !merge.readers.is_empty() {
+            merge.tree[0] = merge.play(1);
         }
         Ok(merge)
     }
 
-    /// Whether reader `a`'s group comes before reader `b`'s.
+    /// Plays the matches below node `node`, keeping their losers; returns the winner.
+    fn play(&mut self, node: usize) -> usize {
+        let k = self.readers.len();
+        if node >= k {
+            return node - k;
+        }
+        let (a, b) = (self.play(2 * node), self.play(2 * node + 1));
+        let (winner, loser) = if self.before(a, b) { (a, b) } else { (b, a) };
+        self.tree[node] = loser;
+        winner
+    }
+
+    /// Whether reader `a`'s group comes before reader `b`'s: by key, then by run; readers
+    /// that are done come after all others.
     fn before(&self, a: usize, b: usize) -> bool {
-        (&self.readers[a].key, a) < (&self.readers[b].key, b)
-    }
-
-    fn sift_down(&mut self, mut i: usize) {
-        loop {
-            let (left, right) = (2 * i + 1, 2 * i + 2);
-            let mut least = i;
-            for child in [left, right] {
-                if child < self.heap.len() && self.before(self.heap[child], self.heap[least]) {
-                    least = child;
-                }
-            }
-            if least == i {
-                return;
-            }
-            self.heap.swap(i, least);
-            i = least;
+        let (ra, rb) = (&self.readers[a], &self.readers[b]);
+        match (ra.done, rb.done) {
+            (false, false) => compare_keys(ra.key(), rb.key()).then(a.cmp(&b)).is_lt(),
+            (false, true) => true,
+            (true, false) => false,
+            (true, true) => a < b,
         }
     }
 
-    /// Moves the top reader to its next group, and the heap's top to the least key again.
+    /// Moves the winner to its next group, and replays its matches to find the next winner.
     fn advance_top(&mut self) -> Result<(), SpillError> {
-        let top = self.heap[0];
-        self.readers[top].advance()?;
-        if self.readers[top].done {
-            self.heap.swap_remove(0);
+        let k = self.readers.len();
+        let mut winner = self.tree[0];
+        self.readers[winner].advance()?;
+        let mut node = (winner + k) / 2;
+        while node >= 1 {
+            if self.before(self.tree[node], winner) {
+                std::mem::swap(&mut self.tree[node], &mut winner);
+            }
+            node /= 2;
         }
-        self.sift_down(0);
+        self.tree[0] = winner;
         Ok(())
+    }
+
+    /// The reader with the least key, if any has a group left.
+    fn top(&self) -> Option<usize> {
+        let &top = self.tree.first()?;
+        (!self.readers[top].done).then_some(top)
     }
 
     /// The next group: its key into `key`, its states into `states` (their texts into
@@ -358,19 +450,19 @@ impl<'r> Merge<'r> {
         states: &mut Vec<AggState>,
         texts: &mut Texts,
     ) -> Result<bool, SpillError> {
-        let Some(&first) = self.heap.first() else {
+        let Some(first) = self.top() else {
             return Ok(false);
         };
         key.clear();
-        key.extend_from_slice(&self.readers[first].key);
+        key.extend_from_slice(self.readers[first].key());
         states.clear();
         *texts = Texts::default();
         self.readers[first].read_states(states, texts)?;
         self.advance_top()?;
         // The same key in later runs comes next, run by run.
-        while let Some(&next) = self.heap.first() {
+        while let Some(next) = self.top() {
             let reader = &self.readers[next];
-            if reader.key != *key {
+            if reader.key() != key.as_slice() {
                 break;
             }
             self.theirs.clear();
@@ -493,12 +585,75 @@ mod tests {
                 let len = write_varint(n, &mut buf);
                 bytes.extend_from_slice(&buf[..len]);
             }
-            let mut input = &bytes[..];
+            let mut at = 0;
             let mut read = Vec::new();
-            while let Some(n) = read_varint(&mut input).unwrap() {
+            while let Some(n) = varint_at(&bytes, &mut at).unwrap() {
                 read.push(n);
             }
-            prop_assert_eq!(read, numbers);
+            prop_assert_eq!(at, bytes.len());
+            prop_assert_eq!(&read, &numbers);
+            // Cut within its last number, the bytes hold one number fewer.
+            if let Some(cut) = bytes.len().checked_sub(1) {
+                let (mut at, mut read) = (0, 0);
+                while varint_at(&bytes[..cut], &mut at).unwrap().is_some() {
+                    read += 1;
+                }
+                prop_assert_eq!(read, numbers.len() - 1);
+            }
+        }
+
+        /// Runs merged, whole or a range at a time, give each key once, in order, its counts
+        /// summed: keys of any length and bytes, shared by any of the runs, runs empty or
+        /// longer than a reader's buffer.
+        #[test]
+        fn runs_merge_as_a_map_would(
+            runs in proptest::collection::vec(
+                proptest::collection::vec(
+                    (proptest::collection::vec(0u8..4, 0..24), 1u64..1000), 0..60),
+                0..7),
+            long in proptest::option::of(0usize..60),
+            split in proptest::collection::vec(0u8..4, 0..6),
+        ) {
+            let mut model = std::collections::BTreeMap::<Vec<u8>, u64>::new();
+            let mut written = Vec::new();
+            for (r, run) in runs.into_iter().enumerate() {
+                let mut run: std::collections::BTreeMap<Vec<u8>, u64> = run.into_iter().collect();
+                if let (Some(i), 0) = (long, r) {
+                    // A group longer than the buffer a reader starts with.
+                    run.insert(vec![i as u8 % 4; READ_BUFFER + 100 + i], 7);
+                }
+                let mut writer = RunWriter::create().unwrap();
+                for (key, &n) in &run {
+                    *model.entry(key.clone()).or_default() += n;
+                    writer.push(key, &[AggState::Count(n)], &Texts::default()).unwrap();
+                }
+                written.push(writer.finish().unwrap());
+            }
+            let merged = |start: Option<&[u8]>, end: Option<&[u8]>| {
+                let mut merge = Merge::open(&written, start, end).unwrap();
+                let (mut key, mut states, mut texts) = (Vec::new(), Vec::new(), Texts::default());
+                let mut out = Vec::new();
+                while merge.next(&mut key, &mut states, &mut texts).unwrap() {
+                    let [AggState::Count(n)] = states[..] else { panic!("{states:?}") };
+                    out.push((key.clone(), n));
+                }
+                out
+            };
+            let expected: Vec<(Vec<u8>, u64)> = model.into_iter().collect();
+            prop_assert_eq!(&merged(None, None), &expected);
+            let mut halves = merged(None, Some(&split));
+            halves.extend(merged(Some(&split), None));
+            prop_assert_eq!(&halves, &expected);
+        }
+
+        /// Keys compare as byte strings do.
+        #[test]
+        fn keys_compare_as_bytes(
+            a in proptest::collection::vec(0u8..3, 0..30),
+            b in proptest::collection::vec(0u8..3, 0..30),
+        ) {
+            prop_assert_eq!(compare_keys(&a, &b), a.cmp(&b));
+            prop_assert_eq!(compare_keys(&a, &a), std::cmp::Ordering::Equal);
         }
     }
 
@@ -546,10 +701,38 @@ mod tests {
         assert_eq!(rows, expected);
     }
 
-    /// A run cut short is reported as damaged or cut, not read as fewer groups.
+    /// A run cut short within a group is reported as damaged or cut, not read as fewer
+    /// groups; so is a length longer than any number.
     #[test]
-    fn a_truncated_varint_is_an_error() {
-        let mut input: &[u8] = &[0x80];
-        assert!(read_varint(&mut input).is_err());
+    fn a_run_cut_within_a_group_is_an_error() {
+        let mut writer = RunWriter::create().unwrap();
+        let mut ends = Vec::new();
+        for i in 0..3u64 {
+            writer
+                .push(&[i as u8; 300], &[AggState::Count(i)], &Texts::default())
+                .unwrap();
+            ends.push(writer.offset);
+        }
+        let run = writer.finish().unwrap();
+        let read_all = |run: &Run| -> Result<usize, SpillError> {
+            let mut reader = RunReader::open(run, None, None)?;
+            let mut groups = 0;
+            while !reader.done {
+                groups += 1;
+                reader.advance()?;
+            }
+            Ok(groups)
+        };
+        assert_eq!(read_all(&run).unwrap(), 3);
+        for cut in (0..run.bytes).rev() {
+            run.file.set_len(cut).unwrap();
+            match ends.iter().position(|&end| end == cut) {
+                Some(i) => assert_eq!(read_all(&run).unwrap(), i + 1, "cut at {cut}"),
+                None if cut == 0 => assert_eq!(read_all(&run).unwrap(), 0),
+                None => assert!(read_all(&run).is_err(), "cut at {cut}"),
+            }
+        }
+        let mut at = 0;
+        assert!(varint_at(&[0x80; 11], &mut at).is_err());
     }
 }
