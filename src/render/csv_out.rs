@@ -11,80 +11,108 @@ fn finish(writer: csv::Writer<Vec<u8>>) -> Result<String, csv::Error> {
 }
 
 pub fn query_csv(table: &Table) -> Result<String, csv::Error> {
-    let mut bytes = Vec::new();
-    let mut w = RowWriter::new(&mut bytes, Some(&table.columns))?;
+    let mut w = RowWriter::default();
+    w.header(&table.columns);
     for row in &table.rows {
-        w.row(row)?;
+        w.row(row);
     }
-    w.finish()?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    Ok(String::from_utf8_lossy(&w.out).into_owned())
 }
 
 /// Writes an answer as CSV as it goes: its rows are rendered a run at a time (in parallel for
 /// a streamed answer), so an answer of millions of rows is never held twice. Errors are I/O
 /// errors as they are, so a closed pipe stays recognizable.
 pub fn write_query_csv(output: &QueryOutput, mut out: impl std::io::Write) -> std::io::Result<()> {
-    let header = RowWriter::new(&mut out, Some(&output.table.columns)).and_then(RowWriter::finish);
-    let written = header.and_then(|()| {
-        output.try_for_each_rendered(
-            |rows| {
-                let mut bytes = Vec::new();
-                let mut w = RowWriter::new(&mut bytes, None)?;
-                for row in rows {
-                    w.row(row)?;
-                }
-                w.finish()?;
-                Ok(bytes)
-            },
-            |bytes| out.write_all(bytes).map_err(csv::Error::from),
-        )
-    });
-    written.map_err(|e| match e.into_kind() {
-        csv::ErrorKind::Io(io) => io,
-        other => std::io::Error::other(format!("{other:?}")),
-    })
+    let mut header = RowWriter::default();
+    header.header(&output.table.columns);
+    out.write_all(&header.out)?;
+    output.try_for_each_rendered(
+        |rows| {
+            let mut w = RowWriter::default();
+            for row in rows {
+                w.row(row);
+            }
+            Ok(w.out)
+        },
+        |bytes| out.write_all(bytes),
+    )
 }
 
-/// Rows of values (after a header, if given), with no allocation a value.
-struct RowWriter<W: std::io::Write> {
-    w: csv::Writer<W>,
+/// Rows of values as CSV, into a buffer, byte for byte as the `csv` crate's default writer
+/// writes them (which the other reports use): a field is quoted only when it holds a comma, a
+/// quote, CR or LF, its quotes doubled; a row of one empty field is `""`, so that it is not
+/// an empty line; rows end with LF. Integers and texts, nearly all of an answer, go straight
+/// to the buffer, with no allocation.
+#[derive(Default)]
+struct RowWriter {
+    out: Vec<u8>,
     field: String,
     digits: itoa::Buffer,
 }
 
-impl<W: std::io::Write> RowWriter<W> {
-    fn new(out: W, columns: Option<&[String]>) -> Result<Self, csv::Error> {
-        let mut w = csv::Writer::from_writer(out);
-        if let Some(columns) = columns {
-            w.write_record(columns)?;
-        }
-        Ok(RowWriter {
-            w,
-            field: String::new(),
-            digits: itoa::Buffer::new(),
-        })
+impl RowWriter {
+    fn header(&mut self, columns: &[String]) {
+        self.fields(columns.iter().map(|c| c.as_bytes()));
     }
 
-    fn row(&mut self, row: &[Value]) -> Result<(), csv::Error> {
-        for value in row {
+    fn row(&mut self, row: &[Value]) {
+        let start = self.out.len();
+        for (i, value) in row.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
             match value {
-                Value::Int(n) => self.w.write_field(self.digits.format(*n))?,
-                Value::Str(s) => self.w.write_field(s.as_bytes())?,
-                Value::Null => self.w.write_field("")?,
+                Value::Int(n) => self
+                    .out
+                    .extend_from_slice(self.digits.format(*n).as_bytes()),
+                Value::Str(s) => field(&mut self.out, s.as_bytes()),
+                Value::Null => {}
                 other => {
                     self.field.clear();
                     let _ = write!(self.field, "{other}");
-                    self.w.write_field(&self.field)?;
+                    field(&mut self.out, self.field.as_bytes());
                 }
             }
         }
-        self.w.write_record(None::<&[u8]>)
+        self.end_row(start);
     }
 
-    fn finish(mut self) -> Result<(), csv::Error> {
-        self.w.flush()?;
-        Ok(())
+    fn fields<'a>(&mut self, fields: impl Iterator<Item = &'a [u8]>) {
+        let start = self.out.len();
+        for (i, bytes) in fields.enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            field(&mut self.out, bytes);
+        }
+        self.end_row(start);
     }
+
+    fn end_row(&mut self, start: usize) {
+        if self.out.len() == start {
+            self.out.extend_from_slice(b"\"\"");
+        }
+        self.out.push(b'\n');
+    }
+}
+
+/// Appends one field, quoted when it must be.
+fn field(out: &mut Vec<u8>, bytes: &[u8]) {
+    if !bytes
+        .iter()
+        .any(|&b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
+    {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    out.push(b'"');
+    for part in bytes.split_inclusive(|&b| b == b'"') {
+        out.extend_from_slice(part);
+        if part.ends_with(b"\"") {
+            out.push(b'"');
+        }
+    }
+    out.push(b'"');
 }
 
 /// One row per rule; an infeasible entry is one row with empty ports and its hint.
@@ -253,4 +281,47 @@ pub fn rules_csv(report: &crate::analysis::rules::RulesReport) -> Result<String,
         ])?;
     }
     finish(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<i64>().prop_map(Value::Int),
+            any::<f64>().prop_map(Value::Float),
+            (-1i64 << 40..1 << 40).prop_map(Value::Time),
+            "[a,\"\r\n x-]{0,6}".prop_map(|s| Value::Str(s.into())),
+        ]
+    }
+
+    proptest! {
+        /// Rows come out byte for byte as the `csv` crate writes them: quoting, doubled
+        /// quotes, empty fields and rows of one empty field included.
+        #[test]
+        fn rows_are_written_as_the_csv_crate_writes_them(
+            columns in proptest::collection::vec("[a,\" ]{0,3}", 1..4),
+            rows in proptest::collection::vec(proptest::collection::vec(value(), 4), 0..6),
+        ) {
+            let width = columns.len();
+            let rows: Vec<Vec<Value>> =
+                rows.into_iter().map(|r| r[..width].to_vec()).collect();
+            let table = Table { columns: columns.clone(), rows: rows.clone() };
+            let mut expected = csv::Writer::from_writer(Vec::new());
+            expected.write_record(&columns).unwrap();
+            for row in &rows {
+                expected
+                    .write_record(row.iter().map(|v| match v {
+                        Value::Null => String::new(),
+                        other => other.to_string(),
+                    }))
+                    .unwrap();
+            }
+            let expected = String::from_utf8(expected.into_inner().unwrap()).unwrap();
+            prop_assert_eq!(query_csv(&table).unwrap(), expected);
+        }
+    }
 }
