@@ -134,6 +134,76 @@ impl Table {
     }
 }
 
+/// Rows of one width, one after another in one array: a chunk of an answer's rows costs one
+/// allocation, not one a row.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RowBlock {
+    width: usize,
+    values: Vec<Value>,
+    rows: usize,
+}
+
+impl RowBlock {
+    pub fn with_capacity(values: usize) -> Self {
+        RowBlock {
+            values: Vec::with_capacity(values),
+            ..RowBlock::default()
+        }
+    }
+
+    /// The values of the rows, the row being made last.
+    pub fn values_mut(&mut self) -> &mut Vec<Value> {
+        &mut self.values
+    }
+
+    /// Ends the row whose values were pushed since the last; the first row sets the width.
+    pub fn end_row(&mut self) {
+        self.rows += 1;
+        if self.rows == 1 {
+            self.width = self.values.len();
+        }
+        debug_assert_eq!(self.values.len(), self.rows * self.width);
+    }
+
+    /// Where the last row ended (where the row being made starts).
+    pub fn end(&self) -> usize {
+        self.rows * self.width
+    }
+
+    /// The rows after the rows of `other`.
+    pub fn append(&mut self, other: RowBlock) {
+        if self.rows == 0 {
+            *self = other;
+        } else if other.rows > 0 {
+            debug_assert_eq!(self.width, other.width);
+            self.values.extend(other.values);
+            self.rows += other.rows;
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// The rows in order.
+    pub fn rows(&self) -> std::slice::ChunksExact<'_, Value> {
+        self.values[..self.end()].chunks_exact(self.width.max(1))
+    }
+
+    /// The rows, `n` rows at a time.
+    pub fn runs(&self, n: usize) -> impl Iterator<Item = &[Value]> + '_ {
+        self.values[..self.end()].chunks(n * self.width.max(1))
+    }
+
+    pub fn width(&self) -> usize {
+        self.width
+    }
+}
+
 /// A row borrowed with its column names; serializes as a JSON object.
 pub struct KeyedRow<'a> {
     columns: &'a [String],
@@ -234,7 +304,7 @@ impl QueryOutput {
     /// `write` in order. A streamed answer renders its runs in parallel.
     pub fn try_for_each_rendered<E: Send + From<std::io::Error>>(
         &self,
-        render: impl Fn(&[Vec<Value>]) -> Result<Vec<u8>, E> + Sync,
+        render: impl Fn(&mut dyn Iterator<Item = &[Value]>) -> Result<Vec<u8>, E> + Sync,
         mut write: impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
         match &self.stream {
@@ -243,7 +313,7 @@ impl QueryOutput {
                 .table
                 .rows
                 .chunks(1 << 10)
-                .try_for_each(|rows| write(&render(rows)?)),
+                .try_for_each(|rows| write(&render(&mut rows.iter().map(Vec::as_slice))?)),
         }
     }
 }
@@ -263,5 +333,49 @@ impl Window {
 
     pub fn is_unbounded(&self) -> bool {
         self.start_s.is_none() && self.end_s.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(rows: &[&[i64]]) -> RowBlock {
+        let mut block = RowBlock::default();
+        for row in rows {
+            block
+                .values_mut()
+                .extend(row.iter().map(|&n| Value::Int(n)));
+            block.end_row();
+        }
+        block
+    }
+
+    fn ints(rows: impl Iterator<Item = impl AsRef<[Value]>>) -> Vec<Vec<i64>> {
+        rows.map(|r| r.as_ref().iter().map(|v| v.as_i64().unwrap()).collect())
+            .collect()
+    }
+
+    /// A block's rows come back as pushed, a row or a run at a time, after another block's
+    /// and with empty blocks anywhere.
+    #[test]
+    fn a_row_block_gives_back_its_rows() {
+        let mut all = RowBlock::default();
+        all.append(RowBlock::default());
+        all.append(block(&[&[1, 2], &[3, 4]]));
+        all.append(RowBlock::default());
+        all.append(block(&[&[5, 6]]));
+        assert_eq!((all.len(), all.width(), all.end()), (3, 2, 6));
+        assert_eq!(ints(all.rows()), [[1, 2], [3, 4], [5, 6]]);
+        let runs: Vec<Vec<i64>> = all
+            .runs(2)
+            .map(|run| run.iter().map(|v| v.as_i64().unwrap()).collect())
+            .collect();
+        assert_eq!(runs, [vec![1, 2, 3, 4], vec![5, 6]]);
+        // A row being made is not one of the rows yet.
+        all.values_mut().push(Value::Int(7));
+        assert_eq!(all.rows().count(), 3);
+        assert!(RowBlock::default().rows().next().is_none());
+        assert!(RowBlock::default().is_empty());
     }
 }

@@ -760,8 +760,10 @@ fn streamed_stats_rows_are_the_held_rows() {
     assert_eq!(json, b"[]\n");
     // A failing writer stops the rendering early.
     let mut writes = 0;
-    let stopped =
-        streamed.try_for_each_rendered(|rows| Ok(vec![0; rows.len()]), |_| fail_at(3, &mut writes));
+    let stopped = streamed.try_for_each_rendered(
+        |rows| Ok(vec![0; rows.count()]),
+        |_| fail_at(3, &mut writes),
+    );
     assert!(stopped.is_err_and(|e| e.to_string() == "stop"));
     assert_eq!(writes, 3);
     let sorted = answer(&format!("{query} | sort n desc"), true);

@@ -28,8 +28,8 @@ use super::spill::{Run, RunWriter, SpillError, SpilledGroups};
 use super::{
     AggFunc, AggState, CompiledStats, RecordContext, Texts, decode_key, encode_key, le_word,
 };
-use crate::source::Value;
 use crate::source::local::value::{Number, Scalar};
+use crate::source::{RowBlock, Value};
 
 /// Key parts held inline.
 const PARTS: usize = 4;
@@ -952,7 +952,7 @@ impl SortedGroups {
         &self,
         mut f: impl FnMut(&[Value]) -> Result<(), E>,
     ) -> Result<(), E> {
-        self.try_for_each_chunk(|rows| rows, |rows| rows.iter().try_for_each(|row| f(row)))
+        self.try_for_each_chunk(|rows| rows, |rows| rows.rows().try_for_each(&mut f))
     }
 
     /// Renders the rows to bytes and passes them to `write` in order. `render` gets runs of
@@ -961,11 +961,17 @@ impl SortedGroups {
     /// Call it from outside the rayon pool, as `try_for_each`.
     pub fn try_for_each_rendered<E: Send + From<std::io::Error>>(
         &self,
-        render: impl Fn(&[Vec<Value>]) -> Result<Vec<u8>, E> + Sync,
+        render: impl Fn(&mut dyn Iterator<Item = &[Value]>) -> Result<Vec<u8>, E> + Sync,
         mut write: impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
         self.try_for_each_chunk(
-            |rows| rows.par_chunks(RUN).map(&render).collect::<Vec<_>>(),
+            |rows| {
+                let width = rows.width().max(1);
+                let runs: Vec<&[Value]> = rows.runs(RUN).collect();
+                runs.into_par_iter()
+                    .map(|run| render(&mut run.chunks_exact(width)))
+                    .collect::<Vec<_>>()
+            },
             |runs| runs.into_iter().try_for_each(|run| write(&run?)),
         )
     }
@@ -974,7 +980,7 @@ impl SortedGroups {
     /// while `f` gets this one.
     fn try_for_each_chunk<T: Send, E: From<std::io::Error>>(
         &self,
-        make: impl Fn(Vec<Vec<Value>>) -> T + Sync,
+        make: impl Fn(RowBlock) -> T + Sync,
         mut f: impl FnMut(T) -> Result<(), E>,
     ) -> Result<(), E> {
         std::thread::scope(|scope| {
@@ -999,7 +1005,7 @@ impl SortedGroups {
     /// `false`.
     fn for_each_made<T: Send>(
         &self,
-        make: &(impl Fn(Vec<Vec<Value>>) -> T + Sync),
+        make: &(impl Fn(RowBlock) -> T + Sync),
         mut f: impl FnMut(T) -> bool,
     ) -> Result<(), SpillError> {
         match &self.0 {
@@ -1018,11 +1024,15 @@ impl SortedGroups {
     /// Every row, in output order.
     pub(super) fn into_rows(self) -> Result<Vec<Vec<Value>>, SpillError> {
         match self.0 {
-            Sorted::Held(held) => Ok(held.rows(&held.groups)),
+            Sorted::Held(held) => Ok(held
+                .rows(&held.groups)
+                .rows()
+                .map(<[Value]>::to_vec)
+                .collect()),
             Sorted::Spilled(spilled) => {
                 let mut rows = Vec::new();
                 spilled.for_each_made(&|chunk| chunk, |chunk| {
-                    rows.extend(chunk);
+                    rows.extend(chunk.rows().map(<[Value]>::to_vec));
                     true
                 })?;
                 Ok(rows)
@@ -1047,9 +1057,9 @@ struct HeldGroups {
 }
 
 impl HeldGroups {
-    /// The row of one group: key values, then aggregates.
-    fn row(&self, &(key, shard, g): &(Key, u32, u32)) -> Vec<Value> {
-        let mut row = Vec::with_capacity(self.decoded.len() + self.width);
+    /// Appends the row of one group: key values, then aggregates.
+    fn row(&self, &(key, shard, g): &(Key, u32, u32), row: &mut RowBlock) {
+        let row = row.values_mut();
         for ((&rank, values), ranking) in key.iter().zip(&self.decoded).zip(&self.rankings) {
             let code = ranking.code(rank);
             if code < DIRECT {
@@ -1065,28 +1075,32 @@ impl HeldGroups {
                 .iter()
                 .map(|state| state.finish(texts)),
         );
-        row
     }
 
     /// The rows of `groups`, made in parallel and in output order, so writing them reads
     /// memory in order.
-    fn rows(&self, groups: &[(Key, u32, u32)]) -> Vec<Vec<Value>> {
-        let runs: Vec<Vec<Vec<Value>>> = groups
+    fn rows(&self, groups: &[(Key, u32, u32)]) -> RowBlock {
+        let runs: Vec<RowBlock> = groups
             .par_chunks(RUN)
             .map(|run| self.run_rows(run))
             .collect();
-        runs.into_iter().flatten().collect()
+        let mut rows = RowBlock::default();
+        for run in runs {
+            rows.append(run);
+        }
+        rows
     }
 
     /// The rows of a run of groups. States are read in key order, which is no order in
     /// memory: those of a group a few ahead are prefetched, so their reads overlap.
-    fn run_rows(&self, run: &[(Key, u32, u32)]) -> Vec<Vec<Value>> {
-        let mut rows = Vec::with_capacity(run.len());
+    fn run_rows(&self, run: &[(Key, u32, u32)]) -> RowBlock {
+        let mut rows = RowBlock::with_capacity(run.len() * (self.decoded.len() + self.width));
         for (i, group) in run.iter().enumerate() {
             if let Some(&(_, shard, g)) = run.get(i + PREFETCH_AHEAD) {
                 prefetch_at(&self.states[shard as usize], g as usize * self.width);
             }
-            rows.push(self.row(group));
+            self.row(group, &mut rows);
+            rows.end_row();
         }
         rows
     }

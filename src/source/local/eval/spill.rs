@@ -20,7 +20,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use super::{AggState, Texts, decode_key_after};
-use crate::source::Value;
+use crate::source::RowBlock;
 
 /// Runs merged at once; more are first merged in rounds of this many into longer runs.
 const FAN_IN: usize = 32;
@@ -515,7 +515,7 @@ impl SpilledGroups {
     /// made) a few at a time in parallel.
     pub(super) fn for_each_made<T: Send>(
         &self,
-        make: &(impl Fn(Vec<Vec<Value>>) -> T + Sync),
+        make: &(impl Fn(RowBlock) -> T + Sync),
         mut f: impl FnMut(T) -> bool,
     ) -> Result<(), SpillError> {
         // A few ranges a core are merged at once, each of about `RANGE` groups, fewer when
@@ -550,20 +550,20 @@ impl SpilledGroups {
     }
 
     /// The rows of the groups from key `start` (inclusive) to key `end` (exclusive).
-    fn range_rows(
-        &self,
-        start: Option<&[u8]>,
-        end: Option<&[u8]>,
-    ) -> Result<Vec<Vec<Value>>, SpillError> {
+    fn range_rows(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> Result<RowBlock, SpillError> {
         let mut merge = Merge::open(&self.runs, start, end)?;
         let (mut key, mut states, mut texts) = (Vec::new(), Vec::new(), Texts::default());
         let mut prev_key = Vec::new();
-        let mut rows: Vec<Vec<Value>> = Vec::new();
+        let mut rows = RowBlock::default();
+        // Where the row before starts.
+        let mut prev = 0;
         while merge.next(&mut key, &mut states, &mut texts)? {
-            let (prev, width) = rows.last().map_or((&[][..], 0), |r| (&r[..], r.len()));
-            let mut row = decode_key_after(&key, &prev_key, prev, width);
-            row.extend(states.iter().map(|state| state.finish(&texts)));
-            rows.push(row);
+            let start = rows.end();
+            let values = rows.values_mut();
+            decode_key_after(&key, &prev_key, values, prev);
+            values.extend(states.iter().map(|state| state.finish(&texts)));
+            rows.end_row();
+            prev = start;
             std::mem::swap(&mut prev_key, &mut key);
         }
         Ok(rows)
@@ -663,6 +663,7 @@ mod tests {
     #[test]
     fn runs_leave_no_files_and_merge_in_ranges() {
         use super::super::encode_key;
+        use crate::source::Value;
         use crate::source::local::value::Scalar;
         let dir = tempfile::tempdir().unwrap();
         let mut writer = RunWriter::create_in(dir.path()).unwrap();
@@ -684,7 +685,7 @@ mod tests {
         spilled
             .for_each_made(&|chunk| chunk, |chunk| {
                 chunks += 1;
-                rows.extend(chunk);
+                rows.extend(chunk.rows().map(<[Value]>::to_vec));
                 true
             })
             .unwrap();
