@@ -170,15 +170,29 @@ impl RowBlock {
         self.rows * self.width
     }
 
-    /// The rows after the rows of `other`.
-    pub fn append(&mut self, other: RowBlock) {
+    /// Appends `other`'s rows after these; a row either was making is dropped.
+    pub fn append(&mut self, mut other: RowBlock) {
+        other.values.truncate(other.end());
         if self.rows == 0 {
             *self = other;
         } else if other.rows > 0 {
             debug_assert_eq!(self.width, other.width);
+            self.values.truncate(self.end());
             self.values.extend(other.values);
             self.rows += other.rows;
         }
+    }
+
+    /// The rows, each its own vector, the values moved rather than cloned.
+    pub fn into_rows(mut self) -> Vec<Vec<Value>> {
+        let width = self.width.max(1);
+        self.values.truncate(self.end());
+        let mut rows = Vec::with_capacity(self.rows);
+        let mut values = self.values.into_iter();
+        for _ in 0..self.rows {
+            rows.push(values.by_ref().take(width).collect());
+        }
+        rows
     }
 
     pub fn len(&self) -> usize {
@@ -372,9 +386,14 @@ mod tests {
             .map(|run| run.iter().map(|v| v.as_i64().unwrap()).collect())
             .collect();
         assert_eq!(runs, [vec![1, 2, 3, 4], vec![5, 6]]);
-        // A row being made is not one of the rows yet.
+        // A row being made is not one of the rows yet, nor is it kept by an append.
         all.values_mut().push(Value::Int(7));
         assert_eq!(all.rows().count(), 3);
+        let mut more = block(&[&[8, 9]]);
+        more.values_mut().push(Value::Int(10));
+        all.append(more);
+        assert_eq!(ints(all.rows()), [[1, 2], [3, 4], [5, 6], [8, 9]]);
+        assert_eq!(ints(all.clone().into_rows().iter()), ints(all.rows()));
         assert!(RowBlock::default().rows().next().is_none());
         assert!(RowBlock::default().is_empty());
     }

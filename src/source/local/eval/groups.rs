@@ -1024,15 +1024,19 @@ impl SortedGroups {
     /// Every row, in output order.
     pub(super) fn into_rows(self) -> Result<Vec<Vec<Value>>, SpillError> {
         match self.0 {
-            Sorted::Held(held) => Ok(held
-                .rows(&held.groups)
-                .rows()
-                .map(<[Value]>::to_vec)
-                .collect()),
+            // A run of rows at a time, moved out of its block: memory holds the rows once.
+            Sorted::Held(held) => {
+                let runs: Vec<Vec<Vec<Value>>> = held
+                    .groups
+                    .par_chunks(RUN)
+                    .map(|run| held.run_rows(run).into_rows())
+                    .collect();
+                Ok(runs.into_iter().flatten().collect())
+            }
             Sorted::Spilled(spilled) => {
                 let mut rows = Vec::new();
                 spilled.for_each_made(&|chunk| chunk, |chunk| {
-                    rows.extend(chunk.rows().map(<[Value]>::to_vec));
+                    rows.extend(chunk.into_rows());
                     true
                 })?;
                 Ok(rows)

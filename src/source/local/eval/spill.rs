@@ -206,10 +206,13 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
 }
 
 /// Reads a run's groups in a range of keys a group at a time, through a buffer of its own at
-/// its own offset in the file: the current group's key and states are where they were read,
-/// in the buffer (a group is parsed, never copied).
+/// its own offset in the file: the current group's key and states are parsed where they were
+/// read, in the buffer (only the unparsed tail moves to its front before the next read).
 struct RunReader<'r> {
     file: Arc<File>,
+    /// The bytes the run was written with: a length past them, or a file that ends before
+    /// them, is damage.
+    size: u64,
     /// Where the next read from the file starts.
     offset: u64,
     /// Bytes read from the file; those from `at` are not parsed yet.
@@ -236,6 +239,7 @@ impl<'r> RunReader<'r> {
         });
         let mut reader = RunReader {
             file: Arc::clone(&run.file),
+            size: run.bytes,
             offset: from,
             buf: Vec::new(),
             at: 0,
@@ -285,6 +289,11 @@ impl<'r> RunReader<'r> {
                         .checked_add(key)
                         .and_then(|n| n.checked_add(states))
                         .ok_or_else(damaged)?;
+                    // The run's bytes from this group's start.
+                    let left = self.size.saturating_sub(self.offset - rest.len() as u64);
+                    if need as u64 > left {
+                        return Err(damaged());
+                    }
                     if need <= rest.len() {
                         let start = self.at + head;
                         self.key = start..start + key;
@@ -297,7 +306,7 @@ impl<'r> RunReader<'r> {
                 None => rest.len() + 1,
             };
             if self.eof {
-                return if rest.is_empty() {
+                return if rest.is_empty() && self.offset >= self.size {
                     Ok(false)
                 } else {
                     Err(io::ErrorKind::UnexpectedEof.into())
@@ -315,7 +324,10 @@ impl<'r> RunReader<'r> {
         let mut filled = self.buf.len();
         self.buf.resize(need.max(READ_BUFFER).max(filled), 0);
         while filled < need {
-            let n = read_at(&self.file, &mut self.buf[filled..], self.offset)?;
+            let n = match read_at(&self.file, &mut self.buf[filled..], self.offset) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                read => read?,
+            };
             if n == 0 {
                 self.eof = true;
                 break;
@@ -562,6 +574,10 @@ impl SpilledGroups {
             let values = rows.values_mut();
             decode_key_after(&key, &prev_key, values, prev);
             values.extend(states.iter().map(|state| state.finish(&texts)));
+            // A key or states cut short would shift every row after it.
+            if rows.width() > 0 && rows.values_mut().len() != start + rows.width() {
+                return Err(SpillError::new("read", damaged()));
+            }
             rows.end_row();
             prev = start;
             std::mem::swap(&mut prev_key, &mut key);
@@ -702,8 +718,8 @@ mod tests {
         assert_eq!(rows, expected);
     }
 
-    /// A run cut short within a group is reported as damaged or cut, not read as fewer
-    /// groups; so is a length longer than any number.
+    /// A run cut short, within a group or between two, is reported as damaged or cut, not
+    /// read as fewer groups; so is a length longer than any number or than the run.
     #[test]
     fn a_run_cut_within_a_group_is_an_error() {
         let mut writer = RunWriter::create().unwrap();
@@ -725,13 +741,24 @@ mod tests {
             Ok(groups)
         };
         assert_eq!(read_all(&run).unwrap(), 3);
+        assert_eq!(ends.last(), Some(&run.bytes));
         for cut in (0..run.bytes).rev() {
             run.file.set_len(cut).unwrap();
-            match ends.iter().position(|&end| end == cut) {
-                Some(i) => assert_eq!(read_all(&run).unwrap(), i + 1, "cut at {cut}"),
-                None if cut == 0 => assert_eq!(read_all(&run).unwrap(), 0),
-                None => assert!(read_all(&run).is_err(), "cut at {cut}"),
-            }
+            assert!(read_all(&run).is_err(), "cut at {cut}");
+        }
+        // A key length of 2^62 in a run of a few bytes: damage, not an allocation.
+        #[cfg(unix)]
+        {
+            let mut writer = RunWriter::create().unwrap();
+            writer
+                .push(b"k", &[AggState::Count(1)], &Texts::default())
+                .unwrap();
+            let run = writer.finish().unwrap();
+            let mut head = [0u8; 20];
+            let n = write_varint(1 << 62, &mut head);
+            std::os::unix::fs::FileExt::write_all_at(&*run.file, &head[..n], 0).unwrap();
+            let error = read_all(&run).expect_err("damaged");
+            assert!(error.to_string().contains("damaged"), "{error}");
         }
         let mut at = 0;
         assert!(varint_at(&[0x80; 11], &mut at).is_err());
