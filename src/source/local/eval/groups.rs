@@ -1011,7 +1011,14 @@ impl SortedGroups {
         match &self.0 {
             Sorted::Held(held) => {
                 for groups in held.groups.chunks(CHUNK) {
-                    if !f(make(held.rows(groups))) {
+                    let rows =
+                        held.runs(groups)
+                            .into_iter()
+                            .fold(RowBlock::default(), |mut rows, run| {
+                                rows.append(run);
+                                rows
+                            });
+                    if !f(make(rows)) {
                         break;
                     }
                 }
@@ -1024,15 +1031,12 @@ impl SortedGroups {
     /// Every row, in output order.
     pub(super) fn into_rows(self) -> Result<Vec<Vec<Value>>, SpillError> {
         match self.0 {
-            // A run of rows at a time, moved out of its block: memory holds the rows once.
-            Sorted::Held(held) => {
-                let runs: Vec<Vec<Vec<Value>>> = held
-                    .groups
-                    .par_chunks(RUN)
-                    .map(|run| held.run_rows(run).into_rows())
-                    .collect();
-                Ok(runs.into_iter().flatten().collect())
-            }
+            // Moved out of their blocks a run at a time: memory holds the rows about once.
+            Sorted::Held(held) => Ok(held
+                .runs(&held.groups)
+                .into_iter()
+                .flat_map(RowBlock::into_rows)
+                .collect()),
             Sorted::Spilled(spilled) => {
                 let mut rows = Vec::new();
                 spilled.for_each_made(&|chunk| chunk, |chunk| {
@@ -1081,18 +1085,13 @@ impl HeldGroups {
         );
     }
 
-    /// The rows of `groups`, made in parallel and in output order, so writing them reads
-    /// memory in order.
-    fn rows(&self, groups: &[(Key, u32, u32)]) -> RowBlock {
-        let runs: Vec<RowBlock> = groups
+    /// The rows of `groups`, a block for each `RUN` of them, made in parallel and in output
+    /// order, so writing them reads memory in order.
+    fn runs(&self, groups: &[(Key, u32, u32)]) -> Vec<RowBlock> {
+        groups
             .par_chunks(RUN)
             .map(|run| self.run_rows(run))
-            .collect();
-        let mut rows = RowBlock::default();
-        for run in runs {
-            rows.append(run);
-        }
-        rows
+            .collect()
     }
 
     /// The rows of a run of groups. States are read in key order, which is no order in
