@@ -482,6 +482,26 @@ impl Shard {
         }
     }
 
+    /// Makes room for `n` more states. A full array grows by a quarter, not by half as `Vec`
+    /// would: the states are most of the groups' memory, so doubling would leave up to half
+    /// of what counts against the limit unused, and runs would be that much smaller. (The
+    /// copies cost little: the array is read in order, and a table kept across runs grows
+    /// only before the first.)
+    fn room_for_states(&mut self, n: usize) {
+        let states = &mut self.states;
+        if states.len() + n > states.capacity() {
+            states.reserve_exact((states.len() / 4).max(n).max(64));
+        }
+    }
+
+    /// Forgets every group, keeping the memory of the table and the states.
+    fn clear(&mut self) {
+        self.slots.fill(Slot::default());
+        self.len = 0;
+        self.states.clear();
+        self.texts = Texts::default();
+    }
+
     /// Keys and group numbers, in no order.
     fn groups(&self) -> impl Iterator<Item = (Key, usize)> + '_ {
         self.slots
@@ -519,6 +539,7 @@ impl Shard {
                 .map(|s| std::mem::replace(s, AggState::Count(0)));
             let (group, new) = self.group_of(key, hash);
             if new {
+                self.room_for_states(width);
                 for mut state in states {
                     state.move_text(&their_texts, &mut self.texts);
                     self.states.push(state);
@@ -682,6 +703,7 @@ impl Groups {
         let shard_groups = &mut self.shards[shard as usize];
         let (group, new) = shard_groups.group_of(key, slot_hash);
         if new {
+            shard_groups.room_for_states(funcs.len());
             shard_groups
                 .states
                 .extend(funcs.iter().map(|func| AggState::new(*func)));
@@ -793,9 +815,16 @@ impl Groups {
         let run = run.finish()?;
         self.spilled_bytes += run.bytes();
         self.runs.push(run);
-        // `fold` makes them again.
-        self.shards = Vec::new();
-        self.dictionaries = Vec::new();
+        // The tables stay, emptied, at the size they grew to: the groups fill them to it again
+        // before the next run, without growing through every size on the way (each growth
+        // moves every group to a new place in memory). So the memory counted is the same, and
+        // the next run is as large.
+        for shard in &mut self.shards {
+            shard.clear();
+        }
+        for dictionary in &mut self.dictionaries {
+            *dictionary = Dictionary::default();
+        }
         self.heap = 0;
         Ok(())
     }
