@@ -1532,6 +1532,13 @@ impl Partial {
         }
     }
 
+    /// Called once the thread has fed its last record (see `Groups::finish_reading`).
+    pub fn finish_reading(&mut self) {
+        if let Partial::Groups(groups) = self {
+            groups.finish_reading();
+        }
+    }
+
     /// Finishes the work on every record fed so far (groups update their states a few
     /// records late), and reports groups that could not be written to disk.
     pub fn settle(&mut self) -> Result<(), SpillError> {

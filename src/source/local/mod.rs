@@ -210,6 +210,12 @@ fn execute(
                 }
             }
         }
+        // Groups that went to disk send the rest there too, on this thread, while the others
+        // may still be reading: the answer is merged from runs, and the main thread would
+        // otherwise write these one thread's groups after another.
+        for partial in &mut acc.total.partials {
+            partial.finish_reading();
+        }
         Ok(acc)
     });
     // The first error, before any merging.

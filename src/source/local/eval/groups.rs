@@ -829,6 +829,15 @@ impl Groups {
         Ok(())
     }
 
+    /// Once the thread has folded its last record: groups that have gone to disk write the
+    /// rest to a run now, on this thread, rather than when the threads' groups merge (see
+    /// `merge`), one thread's after another. An error is reported as `spill`'s are.
+    pub fn finish_reading(&mut self) {
+        if !self.runs.is_empty() && self.error.is_none() {
+            self.error = self.spill().err();
+        }
+    }
+
     pub fn merge(&mut self, mut other: Groups) {
         self.settle();
         other.settle();
