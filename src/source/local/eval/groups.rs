@@ -768,7 +768,8 @@ impl Groups {
     /// Heap bytes held, roughly, and those that sorting the groups to write them would take:
     /// what the limit is compared with.
     fn memory(&self) -> usize {
-        let sorting = self.len() * size_of::<(Key, u32, u32)>();
+        // The sorted array, and the words it is made from (see `sorted_keys`).
+        let sorting = self.len() * (size_of::<(Key, u32, u32)>() + size_of::<u64>());
         let shards: usize = self
             .shards
             .iter()
@@ -900,25 +901,50 @@ impl Groups {
     fn sorted_keys(&self) -> (Vec<Ranking>, Vec<(Key, u32, u32)>) {
         // Keys become ranks for the sort, so arrays of integers compare, and back to codes after.
         let rankings: Vec<Ranking> = self.dictionaries.iter().map(Ranking::new).collect();
-        // Filled in place, a shard's part each, so memory holds the array once.
-        let mut groups: Vec<(Key, u32, u32)> = vec![Default::default(); self.len()];
-        let mut parts = Vec::with_capacity(self.shards.len());
-        let mut rest = &mut groups[..];
-        for shard in &self.shards {
-            let (part, after) = rest.split_at_mut(shard.len);
-            parts.push(part);
-            rest = after;
+        let ranked = |shard| ranked(shard, &rankings);
+        let mut offsets = [0usize; SHARDS + 1];
+        for (s, shard) in self.shards.iter().enumerate() {
+            offsets[s + 1] = offsets[s] + shard.len;
         }
-        parts
+        let bounds = self
+            .shards
+            .par_iter()
+            .map(|shard| ranked(shard).fold(RankBounds::default(), RankBounds::with))
+            .reduce(RankBounds::default, RankBounds::join);
+        if let Some(packing) = Packing::new(&bounds, self.len()) {
+            // Each group a word, sorted by its key's bits a byte at a time.
+            let mut words = vec![0u64; self.len()];
+            split_by_shard(&mut words, &self.shards)
+                .into_par_iter()
+                .zip(&self.shards)
+                .enumerate()
+                .for_each(|(s, (part, shard))| {
+                    for (word, (key, g)) in part.iter_mut().zip(ranked(shard)) {
+                        *word = packing.word(&key, offsets[s] + g as usize);
+                    }
+                });
+            radix_sort(&mut words, packing.index_bits, packing.key_bits);
+            let groups = words
+                .par_iter()
+                .map(|&word| {
+                    let (key, index) = packing.unpack(word);
+                    // The last shard that starts at or before the group.
+                    let s = offsets.partition_point(|&o| o <= index) - 1;
+                    (key, s as u32, group_number(index - offsets[s]))
+                })
+                .collect();
+            return (rankings, groups);
+        }
+        // Keys too wide for a word (several wide parts, rare): sorted by comparison. Filled in
+        // place, a shard's part each, so memory holds the array once.
+        let mut groups: Vec<(Key, u32, u32)> = vec![Default::default(); self.len()];
+        split_by_shard(&mut groups, &self.shards)
             .into_par_iter()
             .zip(&self.shards)
             .enumerate()
             .for_each(|(s, (part, shard))| {
-                for (out, (mut key, g)) in part.iter_mut().zip(shard.groups()) {
-                    for (code, ranking) in key.iter_mut().zip(&rankings) {
-                        *code = ranking.rank(*code);
-                    }
-                    *out = (key, s as u32, g as u32);
+                for (out, (key, g)) in part.iter_mut().zip(ranked(shard)) {
+                    *out = (key, s as u32, g);
                 }
             });
         // Keys are distinct; as one 128-bit number each (first part highest) they compare in
@@ -1159,6 +1185,146 @@ fn group_number(group: usize) -> u32 {
     u32::try_from(group).expect("fewer than 2^32 groups")
 }
 
+/// A shard's groups with their keys as ranks, and their numbers, in no order.
+fn ranked<'a>(shard: &'a Shard, rankings: &'a [Ranking]) -> impl Iterator<Item = (Key, u32)> + 'a {
+    shard.groups().map(move |(mut key, g)| {
+        for (code, ranking) in key.iter_mut().zip(rankings) {
+            *code = ranking.rank(*code);
+        }
+        (key, group_number(g))
+    })
+}
+
+/// `items` cut into one part a shard, each as long as the shard has groups, in shard order.
+fn split_by_shard<'a, T>(mut items: &'a mut [T], shards: &[Shard]) -> Vec<&'a mut [T]> {
+    let mut parts = Vec::with_capacity(shards.len());
+    for shard in shards {
+        let (part, rest) = items.split_at_mut(shard.len);
+        parts.push(part);
+        items = rest;
+    }
+    parts
+}
+
+/// The least and the greatest rank of each key part over some groups.
+#[derive(Debug, Clone, Copy)]
+struct RankBounds {
+    low: Key,
+    high: Key,
+}
+
+impl Default for RankBounds {
+    /// Bounds of no groups: past every rank on both sides.
+    fn default() -> Self {
+        RankBounds {
+            low: [u32::MAX; PARTS],
+            high: [0; PARTS],
+        }
+    }
+}
+
+impl RankBounds {
+    fn with(self, (key, _): (Key, u32)) -> Self {
+        self.join(RankBounds {
+            low: key,
+            high: key,
+        })
+    }
+
+    fn join(mut self, other: RankBounds) -> Self {
+        for p in 0..PARTS {
+            self.low[p] = self.low[p].min(other.low[p]);
+            self.high[p] = self.high[p].max(other.high[p]);
+        }
+        self
+    }
+}
+
+/// A group as one word: each key part's rank less the part's least, in as many bits as the
+/// part's ranks span (first part highest), then the group's index among all the shards' groups
+/// in the low bits. Words then sort as their keys do, and integers sort without comparisons
+/// (see `radix_sort`). Typical keys take a few dozen bits: an interface among hundreds, a
+/// port, a protocol.
+#[derive(Debug, Clone, Copy)]
+struct Packing {
+    low: Key,
+    widths: [u32; PARTS],
+    key_bits: u32,
+    index_bits: u32,
+}
+
+impl Packing {
+    /// The packing of `groups` groups whose ranks lie within `bounds`, if they fit a word.
+    fn new(bounds: &RankBounds, groups: usize) -> Option<Self> {
+        let bits = |n: u64| u64::BITS - n.leading_zeros();
+        let mut widths = [0; PARTS];
+        for (p, width) in widths.iter_mut().enumerate() {
+            *width = bits(u64::from(bounds.high[p].saturating_sub(bounds.low[p])));
+        }
+        let key_bits: u32 = widths.iter().sum();
+        let index_bits = bits((groups as u64).saturating_sub(1));
+        (key_bits + index_bits <= u64::BITS).then_some(Packing {
+            low: bounds.low.map(|low| if low == u32::MAX { 0 } else { low }),
+            widths,
+            key_bits,
+            index_bits,
+        })
+    }
+
+    fn word(&self, key: &Key, index: usize) -> u64 {
+        let mut word = 0u64;
+        for ((&rank, &low), &width) in key.iter().zip(&self.low).zip(&self.widths) {
+            // A width of 0 shifts in nothing, and its part adds 0.
+            word = (word << width) | u64::from(rank - low);
+        }
+        // The key is shifted past the index bits in two steps: by 64 at once is an overflow.
+        (word << (self.index_bits / 2) << (self.index_bits - self.index_bits / 2)) | index as u64
+    }
+
+    fn unpack(&self, word: u64) -> (Key, usize) {
+        let mask = |width: u32| u64::MAX.checked_shr(u64::BITS - width).unwrap_or(0);
+        let index = (word & mask(self.index_bits)) as usize;
+        let mut rest = word.checked_shr(self.index_bits).unwrap_or(0);
+        let mut key = [0; PARTS];
+        for p in (0..PARTS).rev() {
+            key[p] = (rest & mask(self.widths[p])) as u32 + self.low[p];
+            rest = rest.checked_shr(self.widths[p]).unwrap_or(0);
+        }
+        (key, index)
+    }
+}
+
+/// Sorts `words` by their `bits` bits from bit `low` up (whatever the others are), a byte of
+/// them a pass from the least significant (a least-significant-digit radix sort: each pass is stable, so the passes
+/// before are kept within equal bytes). A pass whose byte is the same in every word is
+/// skipped. Memory holds the words twice.
+fn radix_sort(words: &mut Vec<u64>, low: u32, bits: u32) {
+    let mut sorted = vec![0u64; words.len()];
+    let mut shift = low;
+    while shift < low + bits {
+        // The last pass takes only the bits left, however many bits lie above them.
+        let mask = (1u64 << (low + bits - shift).min(8)) - 1;
+        let digit = |word: u64| ((word >> shift) & mask) as usize;
+        let mut counts = [0usize; 256];
+        for &word in words.iter() {
+            counts[digit(word)] += 1;
+        }
+        if !counts.contains(&words.len()) {
+            let mut at = 0;
+            for count in &mut counts {
+                (at, *count) = (at + *count, at);
+            }
+            for &word in words.iter() {
+                let slot = &mut counts[digit(word)];
+                sorted[*slot] = word;
+                *slot += 1;
+            }
+            std::mem::swap(words, &mut sorted);
+        }
+        shift += 8;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -1183,6 +1349,50 @@ mod tests {
             prop_assert!(!same_bytes(&a, &longer));
         }
 
+        /// The radix sort orders words as a sort by the same bits does, whatever the bits
+        /// below and above them are, with bytes of every span (the same in all words, or not).
+        #[test]
+        fn radix_sort_orders_words_by_their_bits(
+            words in proptest::collection::vec(any::<u64>(), 0..600),
+            low in 0u32..40,
+            bits in 0u32..24,
+            same in any::<u64>(),
+            spread in 0u32..64,
+        ) {
+            // Some bytes are the same in every word.
+            let words: Vec<u64> = words.iter().map(|w| (w >> spread) ^ same).collect();
+            let bits = bits.min(64 - low);
+            let field = |w: u64| (w >> low) & u64::MAX.checked_shr(64 - bits).unwrap_or(0);
+            let mut sorted = words.clone();
+            radix_sort(&mut sorted, low, bits);
+            let mut expected = words.clone();
+            // Stable, as the radix sort is: words of equal bits stay in their order.
+            expected.sort_by_key(|&w| field(w));
+            prop_assert_eq!(sorted, expected);
+        }
+
+        /// A packed word gives back its key and index, and words compare as their keys do.
+        #[test]
+        fn packed_words_keep_keys_and_their_order(
+            keys in proptest::collection::vec(proptest::array::uniform4(0u32..5000), 1..50),
+            base in proptest::array::uniform4(any::<u32>()),
+        ) {
+            let keys: Vec<Key> = keys
+                .iter()
+                .map(|k| std::array::from_fn(|p| base[p].saturating_sub(5000).saturating_add(k[p])))
+                .collect();
+            let bounds = keys.iter().fold(RankBounds::default(), |b, &k| b.with((k, 0)));
+            let packing = Packing::new(&bounds, keys.len()).expect("4 parts of 13 bits fit");
+            for (i, a) in keys.iter().enumerate() {
+                let word = packing.word(a, i);
+                prop_assert_eq!(packing.unpack(word), (*a, i));
+                for (j, b) in keys.iter().enumerate() {
+                    let other = packing.word(b, j);
+                    prop_assert_eq!((word >> packing.index_bits).cmp(&(other >> packing.index_bits)), a.cmp(b));
+                }
+            }
+        }
+
         /// A bytes table finds every string it was given, with its code, and no other.
         #[test]
         fn a_bytes_table_is_a_map(strings in proptest::collection::vec(proptest::collection::vec(0u8..3, 0..12), 1..300)) {
@@ -1205,6 +1415,42 @@ mod tests {
             let mut expected: Vec<(Vec<u8>, u32)> = model.into_iter().collect();
             expected.sort();
             prop_assert_eq!(listed, expected);
+        }
+    }
+
+    /// Groups come out in key order whether their keys fit a word (sorted by radix) or not
+    /// (by comparison): here two wide parts, or not; a part that is the same in every group.
+    #[test]
+    fn groups_sort_by_key_with_keys_of_any_width() {
+        for wide in [false, true] {
+            let mut groups = Groups::default();
+            groups.shards.resize_with(SHARDS, Shard::default);
+            groups.dictionaries.resize_with(3, Dictionary::default);
+            groups.funcs = vec![AggFunc::Count];
+            let mut expected = Vec::new();
+            let mut seed: u64 = 11;
+            for _ in 0..5000 {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let big = if wide { 1 << 30 } else { 1 << 10 };
+                let key: Key = [(seed >> 40) as u32 % big, 7, (seed >> 20) as u32 % big, 0];
+                let hash = slot_hash(&key);
+                let (_, new) = groups.shards[shard_of(hash)].group_of(key, hash);
+                if new {
+                    expected.push(key);
+                }
+            }
+            expected.sort_unstable();
+            let bounds = RankBounds::default().with((expected[0], 0));
+            assert!(Packing::new(&bounds, 1).is_some());
+            let (rankings, sorted) = groups.sorted_keys();
+            assert!(rankings.iter().all(|r| r.below_zero == 0));
+            let keys: Vec<Key> = sorted.iter().map(|&(key, _, _)| key).collect();
+            assert_eq!(keys, expected, "wide: {wide}");
+            // Each group is its own.
+            for &(key, s, g) in &sorted {
+                let shard = &groups.shards[s as usize];
+                assert!(shard.groups().any(|(k, n)| k == key && n == g as usize));
+            }
         }
     }
 
