@@ -1295,9 +1295,9 @@ impl Packing {
 }
 
 /// Sorts `words` by their `bits` bits from bit `low` up (whatever the others are), a byte of
-/// them a pass from the least significant (a least-significant-digit radix sort: each pass is stable, so the passes
-/// before are kept within equal bytes). A pass whose byte is the same in every word is
-/// skipped. Memory holds the words twice.
+/// them a pass from the least significant: a least-significant-digit radix sort, each pass
+/// stable, so the order of the passes before holds within equal bytes. A pass whose byte is
+/// the same in every word is skipped. Memory holds the words twice.
 fn radix_sort(words: &mut Vec<u64>, low: u32, bits: u32) {
     let mut sorted = vec![0u64; words.len()];
     let mut shift = low;
@@ -1440,8 +1440,11 @@ mod tests {
                 }
             }
             expected.sort_unstable();
-            let bounds = RankBounds::default().with((expected[0], 0));
-            assert!(Packing::new(&bounds, 1).is_some());
+            // Two parts of 30 bits and the index do not fit a word; of 10 bits, they do.
+            let bounds = expected
+                .iter()
+                .fold(RankBounds::default(), |b, &k| b.with((k, 0)));
+            assert_eq!(Packing::new(&bounds, expected.len()).is_some(), !wide);
             let (rankings, sorted) = groups.sorted_keys();
             assert!(rankings.iter().all(|r| r.below_zero == 0));
             let keys: Vec<Key> = sorted.iter().map(|&(key, _, _)| key).collect();
