@@ -212,9 +212,12 @@ fn execute(
         }
         // Groups that went to disk send the rest there too, on this thread, while the others
         // may still be reading: the answer is merged from runs, and the main thread would
-        // otherwise write these one thread's groups after another.
-        for partial in &mut acc.total.partials {
-            partial.finish_reading();
+        // otherwise write these one thread's groups after another. (Not when another thread
+        // failed: its error is the answer.)
+        if !failed.load(Ordering::Relaxed) {
+            for partial in &mut acc.total.partials {
+                partial.finish_reading();
+            }
         }
         Ok(acc)
     });
@@ -238,6 +241,8 @@ fn execute(
                 });
             }
         }
+        // The first reading's groups (and the files of its runs) go before the second's.
+        drop(acc);
         return execute(ctx, strict, &whole, skipped);
     }
     let Acc {

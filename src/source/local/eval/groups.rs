@@ -482,11 +482,11 @@ impl Shard {
         }
     }
 
-    /// Makes room for `n` more states. A full array grows by a quarter, not by half as `Vec`
-    /// would: the states are most of the groups' memory, so doubling would leave up to half
-    /// of what counts against the limit unused, and runs would be that much smaller. (The
-    /// copies cost little: the array is read in order, and a table kept across runs grows
-    /// only before the first.)
+    /// Makes room for `n` more states. A full array grows by a quarter, not to twice its size
+    /// as `Vec` would: the states are most of the groups' memory, so doubling would leave up
+    /// to half of what counts against the limit unused, and runs would be that much smaller.
+    /// (The copies cost little: the array is read in order, and a table kept across runs
+    /// grows again only when a run has more groups than the runs before.)
     fn room_for_states(&mut self, n: usize) {
         let states = &mut self.states;
         if states.len() + n > states.capacity() {
@@ -783,12 +783,13 @@ impl Groups {
         shards + dictionaries + self.heap + sorting
     }
 
-    /// Writes the groups to a new run, sorted by key, and empties memory of them.
+    /// Writes the groups to a new run, sorted by key, and empties the tables of them.
     fn spill(&mut self) -> Result<(), SpillError> {
         self.settle();
         if self.is_empty() {
             return Ok(());
         }
+        let held = self.memory();
         let width = self.funcs.len();
         let (rankings, groups) = self.sorted_keys();
         let mut run = RunWriter::create()?;
@@ -818,8 +819,7 @@ impl Groups {
         self.runs.push(run);
         // The tables stay, emptied, at the size they grew to: the groups fill them to it again
         // before the next run, without growing through every size on the way (each growth
-        // moves every group to a new place in memory). So the memory counted is the same, and
-        // the next run is as large.
+        // moves every group to a new place in memory).
         for shard in &mut self.shards {
             shard.clear();
         }
@@ -827,15 +827,36 @@ impl Groups {
             *dictionary = Dictionary::default();
         }
         self.heap = 0;
+        // Unless they leave too little of the limit for the next run's groups: less than half
+        // of what this run's took beyond the tables (the thread may hold more of the limit for
+        // other things since, see `reserve`; or, with no limit, this is the last run). Then
+        // they go, and `fold` makes them again as the groups need them, so runs never shrink
+        // to a few groups each.
+        let tables = self.memory();
+        let room = self.limit.saturating_sub(self.reserved + tables);
+        if room < held.saturating_sub(tables) / 2 {
+            self.drop_tables();
+        }
         Ok(())
+    }
+
+    /// Frees the tables and dictionaries of groups that hold none; `fold` makes them again.
+    fn drop_tables(&mut self) {
+        debug_assert!(self.is_empty());
+        self.shards = Vec::new();
+        self.dictionaries = Vec::new();
     }
 
     /// Once the thread has folded its last record: groups that have gone to disk write the
     /// rest to a run now, on this thread, rather than when the threads' groups merge (see
-    /// `merge`), one thread's after another. An error is reported as `spill`'s are.
+    /// `merge`), one thread's after another; the tables are not needed after it. An error is
+    /// reported as `spill`'s are.
     pub fn finish_reading(&mut self) {
         if !self.runs.is_empty() && self.error.is_none() {
             self.error = self.spill().err();
+            if self.error.is_none() {
+                self.drop_tables();
+            }
         }
     }
 
@@ -914,15 +935,9 @@ impl Groups {
         if let Some(packing) = Packing::new(&bounds, self.len()) {
             // Each group a word, sorted by its key's bits a byte at a time.
             let mut words = vec![0u64; self.len()];
-            split_by_shard(&mut words, &self.shards)
-                .into_par_iter()
-                .zip(&self.shards)
-                .enumerate()
-                .for_each(|(s, (part, shard))| {
-                    for (word, (key, g)) in part.iter_mut().zip(ranked(shard)) {
-                        *word = packing.word(&key, offsets[s] + g as usize);
-                    }
-                });
+            fill_by_shard(&mut words, &self.shards, &rankings, |s, (key, g)| {
+                packing.word(&key, offsets[s] + g as usize)
+            });
             radix_sort(&mut words, packing.index_bits, packing.key_bits);
             let groups = words
                 .par_iter()
@@ -935,18 +950,11 @@ impl Groups {
                 .collect();
             return (rankings, groups);
         }
-        // Keys too wide for a word (several wide parts, rare): sorted by comparison. Filled in
-        // place, a shard's part each, so memory holds the array once.
+        // Keys too wide for a word (several wide parts, rare): sorted by comparison.
         let mut groups: Vec<(Key, u32, u32)> = vec![Default::default(); self.len()];
-        split_by_shard(&mut groups, &self.shards)
-            .into_par_iter()
-            .zip(&self.shards)
-            .enumerate()
-            .for_each(|(s, (part, shard))| {
-                for (out, (key, g)) in part.iter_mut().zip(ranked(shard)) {
-                    *out = (key, s as u32, g);
-                }
-            });
+        fill_by_shard(&mut groups, &self.shards, &rankings, |s, (key, g)| {
+            (key, s as u32, g)
+        });
         // Keys are distinct; as one 128-bit number each (first part highest) they compare in
         // two instructions rather than part by part.
         let packed = |key: &Key| {
@@ -962,8 +970,9 @@ impl Groups {
     pub(super) fn sorted(mut self) -> Result<(SortedGroups, u64), SpillError> {
         self.settle_or_error()?;
         if !self.runs.is_empty() {
-            // Those still in memory are one more run.
+            // Those still in memory are one more run; the tables go before the runs merge.
             self.spill()?;
+            self.drop_tables();
             let runs = std::mem::take(&mut self.runs);
             let spilled = SpilledGroups::new(runs)?;
             return Ok((SortedGroups(Sorted::Spilled(spilled)), self.spilled_bytes));
@@ -1195,15 +1204,31 @@ fn ranked<'a>(shard: &'a Shard, rankings: &'a [Ranking]) -> impl Iterator<Item =
     })
 }
 
-/// `items` cut into one part a shard, each as long as the shard has groups, in shard order.
-fn split_by_shard<'a, T>(mut items: &'a mut [T], shards: &[Shard]) -> Vec<&'a mut [T]> {
+/// Fills `items` with an item a group, shard after shard, the shards in parallel: `item` gets
+/// the shard's number and the group (as `ranked` gives it). Filled in place, so memory holds
+/// the items once.
+fn fill_by_shard<T: Send>(
+    items: &mut [T],
+    shards: &[Shard],
+    rankings: &[Ranking],
+    item: impl Fn(usize, (Key, u32)) -> T + Sync,
+) {
     let mut parts = Vec::with_capacity(shards.len());
+    let mut rest = items;
     for shard in shards {
-        let (part, rest) = items.split_at_mut(shard.len);
+        let (part, after) = rest.split_at_mut(shard.len);
         parts.push(part);
-        items = rest;
+        rest = after;
     }
     parts
+        .into_par_iter()
+        .zip(shards)
+        .enumerate()
+        .for_each(|(s, (part, shard))| {
+            for (out, group) in part.iter_mut().zip(ranked(shard, rankings)) {
+                *out = item(s, group);
+            }
+        });
 }
 
 /// The least and the greatest rank of each key part over some groups.
@@ -1455,6 +1480,56 @@ mod tests {
                 assert!(shard.groups().any(|(k, n)| k == key && n == g as usize));
             }
         }
+    }
+
+    /// Groups with empty tables and a count a group, as `fold` makes them.
+    fn counting_groups() -> Groups {
+        let mut groups = Groups::default();
+        groups.shards.resize_with(SHARDS, Shard::default);
+        groups.dictionaries.resize_with(3, Dictionary::default);
+        groups.funcs = vec![AggFunc::Count];
+        groups
+    }
+
+    /// Adds the group of `key`, as `find_next` would.
+    fn add_group(groups: &mut Groups, key: Key) {
+        let hash = slot_hash(&key);
+        let shard = &mut groups.shards[shard_of(hash)];
+        if shard.group_of(key, hash).1 {
+            shard.room_for_states(1);
+            shard.states.push(AggState::new(AggFunc::Count));
+        }
+    }
+
+    /// A run leaves the tables, emptied, to the next while they leave room for a run about as
+    /// large; once the thread holds more of the limit for something else, they go, so that
+    /// runs do not shrink to a few groups each.
+    #[test]
+    fn kept_tables_leave_room_for_the_next_run() {
+        let fill = |groups: &mut Groups| {
+            for n in 0..20_000u32 {
+                add_group(groups, [n % 97, n, 0, 0]);
+            }
+        };
+        let mut groups = counting_groups();
+        fill(&mut groups);
+        // The limit is reached as the run is written.
+        groups.limit = groups.memory();
+        groups.spill().unwrap();
+        assert!(groups.is_empty());
+        assert_eq!(groups.shards.len(), SHARDS, "the tables are kept");
+        let tables = groups.memory();
+        fill(&mut groups);
+        let held = groups.memory();
+        assert_eq!(
+            held, groups.limit,
+            "the same groups take the same memory again"
+        );
+        // Most of what the groups took beyond the tables is now held for something else.
+        groups.reserve(groups.limit - tables - (held - tables) / 4);
+        groups.spill().unwrap();
+        assert!(groups.shards.is_empty(), "the tables go");
+        assert_eq!(groups.runs.len(), 2);
     }
 
     /// Keys spread over a table's slots whatever one half of them is: a half that cancels a
