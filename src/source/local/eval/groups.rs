@@ -1231,11 +1231,17 @@ fn fill_by_shard<T: Send>(
         });
 }
 
-/// The least and the greatest rank of each key part over some groups.
+/// The least and the greatest rank of each key part over some groups, and the ranks each
+/// side of `DIRECT`'s closest to it: ranks below it are those of values before zero (nulls,
+/// negative numbers) and of small integers, ranks from it up those of values after them
+/// (texts), so a part of nulls and texts spans 2^31 ranks with none between (see `Ranking`).
 #[derive(Debug, Clone, Copy)]
 struct RankBounds {
     low: Key,
     high: Key,
+    /// The greatest rank below `DIRECT`, and the least from it up, if any.
+    under: [Option<u32>; PARTS],
+    over: [Option<u32>; PARTS],
 }
 
 impl Default for RankBounds {
@@ -1244,6 +1250,8 @@ impl Default for RankBounds {
         RankBounds {
             low: [u32::MAX; PARTS],
             high: [0; PARTS],
+            under: [None; PARTS],
+            over: [None; PARTS],
         }
     }
 }
@@ -1253,6 +1261,8 @@ impl RankBounds {
         self.join(RankBounds {
             low: key,
             high: key,
+            under: key.map(|rank| (rank < DIRECT).then_some(rank)),
+            over: key.map(|rank| (rank >= DIRECT).then_some(rank)),
         })
     }
 
@@ -1260,6 +1270,9 @@ impl RankBounds {
         for p in 0..PARTS {
             self.low[p] = self.low[p].min(other.low[p]);
             self.high[p] = self.high[p].max(other.high[p]);
+            // `None` is before every `Some`: the greatest is the greatest rank, if any.
+            self.under[p] = self.under[p].max(other.under[p]);
+            self.over[p] = self.over[p].into_iter().chain(other.over[p]).min();
         }
         self
     }
@@ -1269,11 +1282,15 @@ impl RankBounds {
 /// part's ranks span (first part highest), then the group's index among all the shards' groups
 /// in the low bits. Words then sort as their keys do, and integers sort without comparisons
 /// (see `radix_sort`). Typical keys take a few dozen bits: an interface among hundreds, a
-/// port, a protocol.
+/// port, a protocol. The ranks no group has between those below `DIRECT` and those from it
+/// up are left out: a part of nulls and addresses takes the bits of its addresses.
 #[derive(Debug, Clone, Copy)]
 struct Packing {
     low: Key,
     widths: [u32; PARTS],
+    /// Ranks left out of each part, and the greatest rank below them.
+    gaps: Key,
+    under: Key,
     key_bits: u32,
     index_bits: u32,
 }
@@ -1282,25 +1299,42 @@ impl Packing {
     /// The packing of `groups` groups whose ranks lie within `bounds`, if they fit a word.
     fn new(bounds: &RankBounds, groups: usize) -> Option<Self> {
         let bits = |n: u64| u64::BITS - n.leading_zeros();
-        let mut widths = [0; PARTS];
-        for (p, width) in widths.iter_mut().enumerate() {
-            *width = bits(u64::from(bounds.high[p].saturating_sub(bounds.low[p])));
-        }
-        let key_bits: u32 = widths.iter().sum();
-        let index_bits = bits((groups as u64).saturating_sub(1));
-        (key_bits + index_bits <= u64::BITS).then_some(Packing {
+        let mut packing = Packing {
             low: bounds.low.map(|low| if low == u32::MAX { 0 } else { low }),
-            widths,
-            key_bits,
-            index_bits,
-        })
+            widths: [0; PARTS],
+            gaps: [0; PARTS],
+            under: [0; PARTS],
+            key_bits: 0,
+            index_bits: bits((groups as u64).saturating_sub(1)),
+        };
+        for p in 0..PARTS {
+            if let (Some(under), Some(over)) = (bounds.under[p], bounds.over[p]) {
+                packing.gaps[p] = over - under - 1;
+                packing.under[p] = under;
+            }
+            let span = packing
+                .compact(p, bounds.high[p])
+                .saturating_sub(bounds.low[p]);
+            packing.widths[p] = bits(u64::from(span));
+        }
+        packing.key_bits = packing.widths.iter().sum();
+        (packing.key_bits + packing.index_bits <= u64::BITS).then_some(packing)
+    }
+
+    /// Part `p`'s rank with the ranks left out of the part taken away.
+    fn compact(&self, p: usize, rank: u32) -> u32 {
+        if rank > self.under[p] {
+            rank - self.gaps[p]
+        } else {
+            rank
+        }
     }
 
     fn word(&self, key: &Key, index: usize) -> u64 {
         let mut word = 0u64;
-        for ((&rank, &low), &width) in key.iter().zip(&self.low).zip(&self.widths) {
+        for (p, (&rank, &low)) in key.iter().zip(&self.low).enumerate() {
             // A width of 0 shifts in nothing, and its part adds 0.
-            word = (word << width) | u64::from(rank - low);
+            word = (word << self.widths[p]) | u64::from(self.compact(p, rank) - low);
         }
         // The key is shifted past the index bits in two steps: by 64 at once is an overflow.
         (word << (self.index_bits / 2) << (self.index_bits - self.index_bits / 2)) | index as u64
@@ -1312,7 +1346,12 @@ impl Packing {
         let mut rest = word.checked_shr(self.index_bits).unwrap_or(0);
         let mut key = [0; PARTS];
         for p in (0..PARTS).rev() {
-            key[p] = (rest & mask(self.widths[p])) as u32 + self.low[p];
+            let compact = (rest & mask(self.widths[p])) as u32 + self.low[p];
+            key[p] = if compact > self.under[p] {
+                compact + self.gaps[p]
+            } else {
+                compact
+            };
             rest = rest.checked_shr(self.widths[p]).unwrap_or(0);
         }
         (key, index)
@@ -1408,6 +1447,29 @@ mod tests {
                 .collect();
             let bounds = keys.iter().fold(RankBounds::default(), |b, &k| b.with((k, 0)));
             let packing = Packing::new(&bounds, keys.len()).expect("4 parts of 13 bits fit");
+            for (i, a) in keys.iter().enumerate() {
+                let word = packing.word(a, i);
+                prop_assert_eq!(packing.unpack(word), (*a, i));
+                for (j, b) in keys.iter().enumerate() {
+                    let other = packing.word(b, j);
+                    prop_assert_eq!((word >> packing.index_bits).cmp(&(other >> packing.index_bits)), a.cmp(b));
+                }
+            }
+        }
+
+        /// Parts whose ranks lie on both sides of `DIRECT` (nulls and texts) pack into the
+        /// bits their ranks take, not the 2^31 between, and keep their keys and order.
+        #[test]
+        fn packing_leaves_out_the_ranks_between(
+            keys in proptest::collection::vec(proptest::array::uniform4((any::<bool>(), 0u32..2000)), 1..40),
+        ) {
+            let keys: Vec<Key> = keys
+                .iter()
+                .map(|k| k.map(|(after, rank)| if after { DIRECT + rank } else { rank }))
+                .collect();
+            let bounds = keys.iter().fold(RankBounds::default(), |b, &k| b.with((k, 0)));
+            let packing = Packing::new(&bounds, keys.len()).expect("4 parts of 12 bits fit");
+            prop_assert!(packing.key_bits <= 4 * 12);
             for (i, a) in keys.iter().enumerate() {
                 let word = packing.word(a, i);
                 prop_assert_eq!(packing.unpack(word), (*a, i));
