@@ -1445,16 +1445,7 @@ mod tests {
                 .iter()
                 .map(|k| std::array::from_fn(|p| base[p].saturating_sub(5000).saturating_add(k[p])))
                 .collect();
-            let bounds = keys.iter().fold(RankBounds::default(), |b, &k| b.with((k, 0)));
-            let packing = Packing::new(&bounds, keys.len()).expect("4 parts of 13 bits fit");
-            for (i, a) in keys.iter().enumerate() {
-                let word = packing.word(a, i);
-                prop_assert_eq!(packing.unpack(word), (*a, i));
-                for (j, b) in keys.iter().enumerate() {
-                    let other = packing.word(b, j);
-                    prop_assert_eq!((word >> packing.index_bits).cmp(&(other >> packing.index_bits)), a.cmp(b));
-                }
-            }
+            check_packing(&keys, 4 * 13)?;
         }
 
         /// Parts whose ranks lie on both sides of `DIRECT` (nulls and texts) pack into the
@@ -1467,17 +1458,7 @@ mod tests {
                 .iter()
                 .map(|k| k.map(|(after, rank)| if after { DIRECT + rank } else { rank }))
                 .collect();
-            let bounds = keys.iter().fold(RankBounds::default(), |b, &k| b.with((k, 0)));
-            let packing = Packing::new(&bounds, keys.len()).expect("4 parts of 12 bits fit");
-            prop_assert!(packing.key_bits <= 4 * 12);
-            for (i, a) in keys.iter().enumerate() {
-                let word = packing.word(a, i);
-                prop_assert_eq!(packing.unpack(word), (*a, i));
-                for (j, b) in keys.iter().enumerate() {
-                    let other = packing.word(b, j);
-                    prop_assert_eq!((word >> packing.index_bits).cmp(&(other >> packing.index_bits)), a.cmp(b));
-                }
-            }
+            check_packing(&keys, 4 * 12)?;
         }
 
         /// A bytes table finds every string it was given, with its code, and no other.
@@ -1542,6 +1523,26 @@ mod tests {
                 assert!(shard.groups().any(|(k, n)| k == key && n == g as usize));
             }
         }
+    }
+
+    /// Packs `keys`, whose parts' ranks span at most `key_bits` bits in all: each word gives
+    /// back its key and index, and words compare as their keys do.
+    fn check_packing(keys: &[Key], key_bits: u32) -> Result<(), TestCaseError> {
+        let bounds = keys
+            .iter()
+            .fold(RankBounds::default(), |b, &k| b.with((k, 0)));
+        let packing = Packing::new(&bounds, keys.len()).expect("the keys fit a word");
+        prop_assert!(packing.key_bits <= key_bits);
+        for (i, a) in keys.iter().enumerate() {
+            let word = packing.word(a, i);
+            prop_assert_eq!(packing.unpack(word), (*a, i));
+            for (j, b) in keys.iter().enumerate() {
+                let other = packing.word(b, j);
+                let order = (word >> packing.index_bits).cmp(&(other >> packing.index_bits));
+                prop_assert_eq!(order, a.cmp(b));
+            }
+        }
+        Ok(())
     }
 
     /// Groups with empty tables and a count a group, as `fold` makes them.
