@@ -1491,19 +1491,14 @@ mod tests {
     #[test]
     fn groups_sort_by_key_with_keys_of_any_width() {
         for wide in [false, true] {
-            let mut groups = Groups::default();
-            groups.shards.resize_with(SHARDS, Shard::default);
-            groups.dictionaries.resize_with(3, Dictionary::default);
-            groups.funcs = vec![AggFunc::Count];
+            let mut groups = counting_groups();
             let mut expected = Vec::new();
             let mut seed: u64 = 11;
             for _ in 0..5000 {
                 seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
                 let big = if wide { 1 << 30 } else { 1 << 10 };
                 let key: Key = [(seed >> 40) as u32 % big, 7, (seed >> 20) as u32 % big, 0];
-                let hash = slot_hash(&key);
-                let (_, new) = groups.shards[shard_of(hash)].group_of(key, hash);
-                if new {
+                if add_group(&mut groups, key) {
                     expected.push(key);
                 }
             }
@@ -1554,14 +1549,16 @@ mod tests {
         groups
     }
 
-    /// Adds the group of `key`, as `find_next` would.
-    fn add_group(groups: &mut Groups, key: Key) {
+    /// Adds the group of `key`, as `find_next` would; whether it is new.
+    fn add_group(groups: &mut Groups, key: Key) -> bool {
         let hash = slot_hash(&key);
         let shard = &mut groups.shards[shard_of(hash)];
-        if shard.group_of(key, hash).1 {
+        let new = shard.group_of(key, hash).1;
+        if new {
             shard.room_for_states(1);
             shard.states.push(AggState::new(AggFunc::Count));
         }
+        new
     }
 
     /// A run leaves the tables, emptied, to the next while they leave room for a run about as
