@@ -28,8 +28,10 @@ use crate::insights::render::render_expr;
 use crate::source::{Table, Value};
 
 mod groups;
+mod post;
 mod spill;
 pub use groups::{Groups, SortedGroups};
+use post::Post;
 pub use spill::SpillError;
 
 /// A query the engine cannot run, with the reason in the user's terms.
@@ -1571,201 +1573,116 @@ pub fn finish(
     partial: Partial,
     stream: bool,
 ) -> Result<Finished, super::LocalError> {
-    let mut spilled_bytes = 0;
-    let (columns, rows, records): (Vec<String>, Vec<Vec<Value>>, Vec<Option<FlowRecord>>) =
-        match (partial, &shape.stats) {
-            (Partial::Groups(groups), Some(stats)) => {
-                let mut columns: Vec<String> = stats
-                    .by
-                    .iter()
-                    .map(|k| column_name(&k.expr, k.alias.as_ref()))
-                    .collect();
-                columns.extend(stats.aggregates.iter().map(|a| {
-                    a.alias
-                        .clone()
-                        .unwrap_or_else(|| aggregate_name(a.func, &a.arg))
-                }));
-                let (sorted, spilled) = groups.sorted()?;
-                spilled_bytes = spilled;
-                if stream && shape.post.is_empty() && !stats.by.is_empty() {
-                    return Ok(Finished {
-                        table: Table {
-                            columns,
-                            rows: Vec::new(),
-                        },
-                        records: Vec::new(),
-                        stream: Some(sorted),
-                        spilled_bytes,
-                    });
-                }
-                let mut rows = sorted.into_rows()?;
-                if rows.is_empty() && stats.by.is_empty() {
-                    // A total over nothing is still one row: count 0, other aggregates null.
-                    rows.push(
-                        stats
-                            .aggregates
-                            .iter()
-                            .map(|a| AggState::new(a.func).finish(&Texts::default()))
-                            .collect(),
-                    );
-                }
-                (columns, rows, Vec::new())
-            }
-            (Partial::Rows(raw), _) => {
-                let mut columns: Vec<String> =
-                    shape.raw_columns.iter().map(|(n, _)| n.clone()).collect();
-                columns.extend(shape.hidden_columns.iter().cloned());
-                if shape.records {
-                    columns.push(RECORD_COLUMN.to_owned());
-                }
-                let mut records = Vec::new();
-                let rows = raw
-                    .into_iter()
-                    .map(|mut r| {
-                        if shape.records {
-                            r.values.push(Value::Int(records.len() as i64));
-                            records.push(r.record);
-                        }
-                        r.values
-                    })
-                    .collect();
-                (columns, rows, records)
-            }
-            (Partial::Groups(_), None) => (Vec::new(), Vec::new(), Vec::new()),
-        };
-    let shown = if shape.stats.is_some() {
-        columns.len()
-    } else {
-        shape.raw_columns.len()
+    let raw = match (partial, &shape.stats) {
+        (Partial::Groups(groups), Some(stats)) => {
+            return finish_groups(shape, stats, groups, stream);
+        }
+        (Partial::Rows(raw), _) => raw,
+        (Partial::Groups(_), None) => Vec::new(),
     };
-    let mut finished = apply_post(&shape.post, columns, rows, shown, records)?;
-    finished.spilled_bytes = spilled_bytes;
-    Ok(finished)
+    let mut columns: Vec<String> = shape.raw_columns.iter().map(|(n, _)| n.clone()).collect();
+    columns.extend(shape.hidden_columns.iter().cloned());
+    if shape.records {
+        columns.push(RECORD_COLUMN.to_owned());
+    }
+    let mut records = Vec::new();
+    let rows = raw
+        .into_iter()
+        .map(|mut r| {
+            if shape.records {
+                r.values.push(Value::Int(records.len() as i64));
+                records.push(r.record);
+            }
+            r.values
+        })
+        .collect();
+    Ok(apply_post(
+        &shape.post,
+        columns,
+        rows,
+        shape.raw_columns.len(),
+        records,
+    )?)
+}
+
+/// Finishes a `stats` answer. Its rows go through the commands after `stats` as they are made,
+/// so that only the rows those commands keep are held.
+fn finish_groups(
+    shape: &QueryShape,
+    stats: &crate::insights::ast::Stats,
+    groups: Groups,
+    stream: bool,
+) -> Result<Finished, super::LocalError> {
+    let mut columns: Vec<String> = stats
+        .by
+        .iter()
+        .map(|k| column_name(&k.expr, k.alias.as_ref()))
+        .collect();
+    columns.extend(stats.aggregates.iter().map(|a| {
+        a.alias
+            .clone()
+            .unwrap_or_else(|| aggregate_name(a.func, &a.arg))
+    }));
+    if stream && shape.post.is_empty() && !stats.by.is_empty() {
+        let (sorted, spilled_bytes) = groups.sorted()?;
+        return Ok(Finished {
+            table: Table {
+                columns,
+                rows: Vec::new(),
+            },
+            records: Vec::new(),
+            stream: Some(sorted),
+            spilled_bytes,
+        });
+    }
+    let shown = columns.len();
+    let mut commands = Post::compile(&shape.post, columns)?;
+    let (sorted, spilled_bytes) = groups.sorted()?;
+    let mut empty = true;
+    sorted.for_each_row(|row| {
+        empty = false;
+        commands.push(row);
+        commands.wants_more()
+    })?;
+    if empty && stats.by.is_empty() {
+        // A total over nothing is still one row: count 0, other aggregates null.
+        commands.push(
+            stats
+                .aggregates
+                .iter()
+                .map(|a| AggState::new(a.func).finish(&Texts::default()))
+                .collect(),
+        );
+    }
+    let (table, _) = commands.finish(shown, None, Vec::new());
+    Ok(Finished {
+        table,
+        records: Vec::new(),
+        stream: None,
+        spilled_bytes,
+    })
 }
 
 /// Runs the commands after the record stage (and after `stats`) over rows. `shown` is how many
 /// leading columns the output shows when no `fields`/`display` chooses.
 fn apply_post(
     post: &[Command],
-    mut columns: Vec<String>,
-    mut rows: Vec<Vec<Value>>,
+    columns: Vec<String>,
+    rows: Vec<Vec<Value>>,
     shown: usize,
-    mut records: Vec<Option<FlowRecord>>,
+    records: Vec<Option<FlowRecord>>,
 ) -> Result<Finished, PlanError> {
     let record_column = columns.iter().position(|c| c == RECORD_COLUMN);
-    let mut selection: Option<Vec<usize>> = None;
-    for command in post {
-        match command {
-            Command::Filter(e) => {
-                let expr = compile_expr(e, &mut RowScope { columns: &columns })?;
-                rows.retain(|values| expr.eval(&RowContext { values }).is_true());
-            }
-            Command::Sort(keys) => {
-                let compiled: Vec<(CExpr, bool)> = keys
-                    .iter()
-                    .map(|k| {
-                        Ok((
-                            compile_expr(&k.expr, &mut RowScope { columns: &columns })?,
-                            k.descending,
-                        ))
-                    })
-                    .collect::<Result<_, PlanError>>()?;
-                let mut keyed: Vec<(Vec<Value>, Vec<Value>)> = rows
-                    .into_iter()
-                    .map(|row| {
-                        let ctx = RowContext { values: &row };
-                        let k = compiled
-                            .iter()
-                            .map(|(e, _)| e.eval(&ctx).to_value())
-                            .collect();
-                        (k, row)
-                    })
-                    .collect();
-                keyed.sort_by(|(a, _), (b, _)| {
-                    a.iter()
-                        .zip(b)
-                        .zip(&compiled)
-                        .map(|((x, y), (_, desc))| {
-                            let o = x.total_cmp(y);
-                            if *desc { o.reverse() } else { o }
-                        })
-                        .find(|o| o.is_ne())
-                        .unwrap_or(std::cmp::Ordering::Equal)
-                });
-                rows = keyed.into_iter().map(|(_, row)| row).collect();
-            }
-            Command::Limit(n) => rows.truncate(usize::try_from(*n).unwrap_or(usize::MAX)),
-            Command::Dedup(names) => {
-                let mut scope = RowScope { columns: &columns };
-                let slots: Vec<usize> = names
-                    .iter()
-                    .map(|n| scope.slot(n))
-                    .collect::<Result<_, _>>()?;
-                // Rows with a null in a dedup field are kept, as Logs Insights documents.
-                let mut seen = FxHashSet::default();
-                rows.retain(|values| {
-                    let mut key = Vec::new();
-                    for &s in &slots {
-                        if values[s].is_null() {
-                            return true;
-                        }
-                        encode_key(&Scalar::from_value(&values[s]), &mut key);
-                    }
-                    seen.insert(key)
-                });
-            }
-            Command::Fields(list) | Command::Display(list) => {
-                let mut chosen = Vec::new();
-                for p in list {
-                    let name = column_name(&p.expr, p.alias.as_ref());
-                    let index = match (&p.expr, &p.alias) {
-                        (Expr::Field(f), None) => RowScope { columns: &columns }.slot(f)?,
-                        _ => {
-                            let expr = compile_expr(&p.expr, &mut RowScope { columns: &columns })?;
-                            for values in &mut rows {
-                                let v = expr.eval(&RowContext { values }).to_value();
-                                values.push(v);
-                            }
-                            columns.push(name);
-                            columns.len() - 1
-                        }
-                    };
-                    chosen.push(index);
-                }
-                selection = Some(chosen);
-            }
-            Command::Stats(_) | Command::Parse(_) => {}
+    let mut commands = Post::compile(post, columns)?;
+    for row in rows {
+        commands.push(row);
+        if !commands.wants_more() {
+            break;
         }
     }
-    let selection = selection.unwrap_or_else(|| (0..shown).collect());
-    let columns = selection.iter().map(|&i| columns[i].clone()).collect();
-    // Rows move into the table; a copy of every row would double the peak memory.
-    // The records of the rows left, in their order.
-    let records = record_column.map_or_else(Vec::new, |c| {
-        rows.iter()
-            .filter_map(|values| {
-                let i = values.get(c)?.as_i64()?;
-                records.get_mut(usize::try_from(i).ok()?)?.take()
-            })
-            .collect()
-    });
-    let identity = selection.iter().enumerate().all(|(k, &i)| k == i);
-    let rows = rows
-        .into_iter()
-        .map(|mut values| {
-            if identity {
-                values.truncate(selection.len());
-                values
-            } else {
-                selection
-                    .iter()
-                    .map(|&i| values.get(i).cloned().unwrap_or(Value::Null))
-                    .collect()
-            }
-        })
-        .collect();
+    let (table, records) = commands.finish(shown, record_column, records);
     Ok(Finished {
-        table: Table { columns, rows },
+        table,
         records,
         stream: None,
         spilled_bytes: 0,

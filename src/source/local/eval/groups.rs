@@ -1002,8 +1002,9 @@ impl Groups {
     }
 }
 
-/// Groups in the order of their key values, ready to become rows: all at once (`into_rows`) or
-/// a chunk at a time as they are written (`try_for_each`), which never holds them all as rows.
+/// Groups in the order of their key values, ready to become rows a chunk at a time: as they are
+/// written (`try_for_each`, `try_for_each_rendered`) or handed over (`for_each_row`), which
+/// never holds them all as rows.
 #[derive(Debug, Clone)]
 pub struct SortedGroups(Sorted);
 
@@ -1101,23 +1102,29 @@ impl SortedGroups {
         }
     }
 
-    /// Every row, in output order.
-    pub(super) fn into_rows(self) -> Result<Vec<Vec<Value>>, SpillError> {
-        match self.0 {
-            // Moved out of their blocks a run at a time: memory holds the rows about once.
-            Sorted::Held(held) => Ok(held
-                .runs(&held.groups)
-                .into_iter()
-                .flat_map(RowBlock::into_rows)
-                .collect()),
-            Sorted::Spilled(spilled) => {
-                let mut rows = Vec::new();
-                spilled.for_each_made(&|chunk| chunk, |chunk| {
-                    rows.extend(chunk.into_rows());
-                    true
-                })?;
-                Ok(rows)
+    /// Gives `f` every row, in output order, until it returns `false`. Rows are made a chunk
+    /// at a time and moved out of it: memory holds one chunk beside what `f` keeps.
+    pub(super) fn for_each_row(
+        self,
+        mut f: impl FnMut(Vec<Value>) -> bool,
+    ) -> Result<(), SpillError> {
+        let mut more = true;
+        let mut give = |rows: RowBlock| {
+            for row in rows.into_rows() {
+                more = more && f(row);
             }
+            more
+        };
+        match self.0 {
+            Sorted::Held(held) => {
+                for groups in held.groups.chunks(CHUNK) {
+                    if !held.runs(groups).into_iter().all(&mut give) {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            Sorted::Spilled(spilled) => spilled.for_each_made(&|chunk| chunk, give),
         }
     }
 }

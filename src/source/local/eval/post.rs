@@ -1,0 +1,433 @@
+//! The commands after the record stage (after `stats`, or on raw rows), run over rows one at a
+//! time as they come, so that an answer of millions of groups is never held as rows unless a
+//! command needs them all.
+//!
+//! `filter`, `fields`/`display`, `limit` and `dedup` look at one row at a time. `sort` needs
+//! every row before it can give the first, so it collects them, sorts them when the input
+//! ends, and passes them on to the commands after it. A `sort` that a `limit` follows keeps
+//! only as many rows as the limit lets through: `stats ... | sort bytes desc | limit 10`, the
+//! usual "top N", holds about twice ten rows however many groups there are. Once a `limit`
+//! that no `sort` comes before has let its rows through, no further row can reach the output,
+//! and [`Post::wants_more`] tells the reader to stop.
+
+use rustc_hash::FxHashSet;
+
+use super::{
+    CExpr, FlowRecord, PlanError, Resolver, RowContext, RowScope, column_name, compile_expr,
+    encode_key,
+};
+use crate::insights::ast::{Command, Expr};
+use crate::source::local::value::Scalar;
+use crate::source::{Table, Value};
+
+/// The post-stage commands, compiled against the columns they see, and the rows that came out
+/// of them so far.
+pub(super) struct Post {
+    stages: Vec<Stage>,
+    columns: Vec<String>,
+    /// The columns `fields`/`display` chose, by index (the last of them wins); `None`: the
+    /// first `shown` columns.
+    selection: Option<Vec<usize>>,
+    rows: Vec<Vec<Value>>,
+}
+
+enum Stage {
+    Filter(CExpr),
+    /// The columns `fields`/`display` computes, appended to the row in order (each may use the
+    /// ones before it).
+    Compute(Vec<CExpr>),
+    Limit {
+        n: usize,
+        passed: usize,
+    },
+    /// Rows with a null in a dedup field are kept, as Logs Insights documents.
+    Dedup {
+        slots: Vec<usize>,
+        seen: FxHashSet<Vec<u8>>,
+    },
+    Sort(Sorting),
+}
+
+/// A `sort`: its keys, descending or not, and the rows so far with their key values.
+struct Sorting {
+    keys: Vec<(CExpr, bool)>,
+    /// The rows a `limit` right after the sort lets through: no more need be kept.
+    keep: Option<usize>,
+    rows: Vec<(Vec<Value>, Vec<Value>)>,
+}
+
+impl Sorting {
+    fn push(&mut self, row: Vec<Value>) {
+        let ctx = RowContext { values: &row };
+        let key = self
+            .keys
+            .iter()
+            .map(|(e, _)| e.eval(&ctx).to_value())
+            .collect();
+        self.rows.push((key, row));
+        if let Some(keep) = self.keep {
+            // Sorting and cutting the rows whenever they are twice (and at least a thousand
+            // more than) what is kept costs a few comparisons a row.
+            if self.rows.len() >= keep.saturating_mul(2).max(keep + 1024) {
+                self.sort();
+            }
+        }
+    }
+
+    /// Sorts the rows (stably: rows of equal keys stay in the order they came, and rows kept
+    /// from an earlier sort came before every row after them), keeping those the limit lets
+    /// through.
+    fn sort(&mut self) {
+        let keys = &self.keys;
+        self.rows.sort_by(|(a, _), (b, _)| {
+            a.iter()
+                .zip(b)
+                .zip(keys)
+                .map(|((x, y), (_, descending))| {
+                    let o = x.total_cmp(y);
+                    if *descending { o.reverse() } else { o }
+                })
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        if let Some(keep) = self.keep {
+            self.rows.truncate(keep);
+        }
+    }
+}
+
+impl Post {
+    /// Compiles `commands` against rows of `columns`.
+    pub(super) fn compile(
+        commands: &[Command],
+        mut columns: Vec<String>,
+    ) -> Result<Self, PlanError> {
+        let mut stages = Vec::new();
+        let mut selection = None;
+        for (i, command) in commands.iter().enumerate() {
+            let stage = match command {
+                Command::Filter(e) => {
+                    Stage::Filter(compile_expr(e, &mut RowScope { columns: &columns })?)
+                }
+                Command::Sort(keys) => {
+                    let keys = keys
+                        .iter()
+                        .map(|k| {
+                            Ok((
+                                compile_expr(&k.expr, &mut RowScope { columns: &columns })?,
+                                k.descending,
+                            ))
+                        })
+                        .collect::<Result<_, PlanError>>()?;
+                    let keep = match commands.get(i + 1) {
+                        Some(Command::Limit(n)) => Some(limit(*n)),
+                        _ => None,
+                    };
+                    Stage::Sort(Sorting {
+                        keys,
+                        keep,
+                        rows: Vec::new(),
+                    })
+                }
+                Command::Limit(n) => Stage::Limit {
+                    n: limit(*n),
+                    passed: 0,
+                },
+                Command::Dedup(names) => {
+                    let mut scope = RowScope { columns: &columns };
+                    let slots = names
+                        .iter()
+                        .map(|n| scope.slot(n))
+                        .collect::<Result<_, _>>()?;
+                    Stage::Dedup {
+                        slots,
+                        seen: FxHashSet::default(),
+                    }
+                }
+                Command::Fields(list) | Command::Display(list) => {
+                    let mut chosen = Vec::new();
+                    let mut computed = Vec::new();
+                    for p in list {
+                        let index = match (&p.expr, &p.alias) {
+                            (Expr::Field(f), None) => RowScope { columns: &columns }.slot(f)?,
+                            _ => {
+                                computed.push(compile_expr(
+                                    &p.expr,
+                                    &mut RowScope { columns: &columns },
+                                )?);
+                                columns.push(column_name(&p.expr, p.alias.as_ref()));
+                                columns.len() - 1
+                            }
+                        };
+                        chosen.push(index);
+                    }
+                    selection = Some(chosen);
+                    if computed.is_empty() {
+                        continue;
+                    }
+                    Stage::Compute(computed)
+                }
+                Command::Stats(_) | Command::Parse(_) => continue,
+            };
+            stages.push(stage);
+        }
+        Ok(Post {
+            stages,
+            columns,
+            selection,
+            rows: Vec::new(),
+        })
+    }
+
+    /// Runs a row through the commands.
+    pub(super) fn push(&mut self, row: Vec<Value>) {
+        self.push_from(0, row);
+    }
+
+    fn push_from(&mut self, first: usize, mut row: Vec<Value>) {
+        for stage in &mut self.stages[first..] {
+            match stage {
+                Stage::Filter(e) => {
+                    if !e.eval(&RowContext { values: &row }).is_true() {
+                        return;
+                    }
+                }
+                Stage::Compute(exprs) => {
+                    for e in exprs.iter() {
+                        let value = e.eval(&RowContext { values: &row }).to_value();
+                        row.push(value);
+                    }
+                }
+                Stage::Limit { n, passed } => {
+                    if *passed >= *n {
+                        return;
+                    }
+                    *passed += 1;
+                }
+                Stage::Dedup { slots, seen } => {
+                    if slots.iter().all(|&s| !row[s].is_null()) {
+                        let mut key = Vec::new();
+                        for &s in slots.iter() {
+                            encode_key(&Scalar::from_value(&row[s]), &mut key);
+                        }
+                        if !seen.insert(key) {
+                            return;
+                        }
+                    }
+                }
+                Stage::Sort(sorting) => {
+                    sorting.push(row);
+                    return;
+                }
+            }
+        }
+        self.rows.push(row);
+    }
+
+    /// Whether another row could still reach the output (or a `sort`): not once a `limit` has
+    /// let all its rows through. (A `limit` after a `sort` gets rows only when the input ends.)
+    pub(super) fn wants_more(&self) -> bool {
+        !self
+            .stages
+            .iter()
+            .any(|stage| matches!(stage, Stage::Limit { n, passed } if passed >= n))
+    }
+
+    /// Ends the input: sorts, and runs the sorted rows through the commands after each sort;
+    /// then picks the columns shown (the first `shown` if no `fields`/`display` chose), and,
+    /// for raw rows numbered in `record_column`, the records of the rows left.
+    pub(super) fn finish(
+        mut self,
+        shown: usize,
+        record_column: Option<usize>,
+        mut records: Vec<Option<FlowRecord>>,
+    ) -> (Table, Vec<FlowRecord>) {
+        for i in 0..self.stages.len() {
+            let Stage::Sort(sorting) = &mut self.stages[i] else {
+                continue;
+            };
+            sorting.sort();
+            for (_, row) in std::mem::take(&mut sorting.rows) {
+                self.push_from(i + 1, row);
+            }
+        }
+        let selection = self.selection.unwrap_or_else(|| (0..shown).collect());
+        let columns = selection.iter().map(|&i| self.columns[i].clone()).collect();
+        let records = record_column.map_or_else(Vec::new, |c| {
+            self.rows
+                .iter()
+                .filter_map(|values| {
+                    let i = values.get(c)?.as_i64()?;
+                    records.get_mut(usize::try_from(i).ok()?)?.take()
+                })
+                .collect()
+        });
+        let identity = selection.iter().enumerate().all(|(k, &i)| k == i);
+        // Rows move into the table; a copy of every row would double the peak memory.
+        let rows = self
+            .rows
+            .into_iter()
+            .map(|mut values| {
+                if identity {
+                    values.truncate(selection.len());
+                    values
+                } else {
+                    selection
+                        .iter()
+                        .map(|&i| values.get(i).cloned().unwrap_or(Value::Null))
+                        .collect()
+                }
+            })
+            .collect();
+        (Table { columns, rows }, records)
+    }
+}
+
+fn limit(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::insights::parser::parse;
+
+    fn post(query: &str) -> Post {
+        let commands = parse(query).unwrap().commands;
+        Post::compile(&commands, vec!["a".into(), "b".into()]).unwrap()
+    }
+
+    /// Runs rows through `query` the way the engine does: pushed one at a time while more are
+    /// wanted.
+    fn run(query: &str, rows: &[Vec<Value>]) -> (Vec<Vec<Value>>, usize) {
+        let mut commands = post(query);
+        let mut pushed = 0;
+        for row in rows {
+            commands.push(row.clone());
+            pushed += 1;
+            if !commands.wants_more() {
+                break;
+            }
+        }
+        (commands.finish(2, None, Vec::new()).0.rows, pushed)
+    }
+
+    fn int(v: Option<i64>) -> Value {
+        v.map_or(Value::Null, Value::Int)
+    }
+
+    /// The same commands over rows held all at once, one command after another.
+    fn held(commands: &[Held], mut rows: Vec<Vec<Value>>) -> Vec<Vec<Value>> {
+        for command in commands {
+            match *command {
+                Held::FilterAAbove(x) => rows.retain(|r| r[0].as_i64().is_some_and(|a| a > x)),
+                Held::SortBDescThenA => {
+                    rows.sort_by(|r, s| s[1].total_cmp(&r[1]).then_with(|| r[0].total_cmp(&s[0])))
+                }
+                Held::SortA => rows.sort_by(|r, s| r[0].total_cmp(&s[0])),
+                Held::Limit(n) => rows.truncate(n),
+                Held::DedupA => {
+                    let mut seen = Vec::new();
+                    rows.retain(|r| {
+                        r[0].is_null() || {
+                            let new = !seen.contains(&r[0]);
+                            seen.push(r[0].clone());
+                            new
+                        }
+                    });
+                }
+            }
+        }
+        rows
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    enum Held {
+        FilterAAbove(i64),
+        SortBDescThenA,
+        SortA,
+        Limit(usize),
+        DedupA,
+    }
+
+    impl Held {
+        fn text(self) -> String {
+            match self {
+                Held::FilterAAbove(x) => format!("filter a > {x}"),
+                Held::SortBDescThenA => "sort b desc, a".into(),
+                Held::SortA => "sort a".into(),
+                Held::Limit(n) => format!("limit {n}"),
+                Held::DedupA => "dedup a".into(),
+            }
+        }
+    }
+
+    fn command() -> impl Strategy<Value = Held> {
+        prop_oneof![
+            (-2i64..6).prop_map(Held::FilterAAbove),
+            Just(Held::SortBDescThenA),
+            Just(Held::SortA),
+            // Limits small and large against rows of up to 3,000, so that a sort kept to a
+            // limit cuts its rows many times, or never.
+            prop_oneof![1usize..40, 1usize..4000].prop_map(Held::Limit),
+            Just(Held::DedupA),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        /// Rows pushed one at a time, with sorts kept to the limit after them and the input
+        /// stopped once a limit is reached, give the rows that running each command over all
+        /// of them gives, in the same order (ties stay in input order).
+        #[test]
+        fn commands_over_streamed_rows_answer_as_over_held_ones(
+            commands in proptest::collection::vec(command(), 1..5),
+            rows in proptest::collection::vec((proptest::option::of(0i64..8), 0i64..5), 0..3000),
+        ) {
+            let rows: Vec<Vec<Value>> = rows.iter().map(|&(a, b)| vec![int(a), Value::Int(b)]).collect();
+            let query = commands.iter().map(|c| c.text()).collect::<Vec<_>>().join(" | ");
+            let (streamed, _) = run(&query, &rows);
+            prop_assert_eq!(streamed, held(&commands, rows), "{}", query);
+        }
+    }
+
+    #[test]
+    fn a_sort_keeps_about_twice_the_rows_of_the_limit_after_it() {
+        let mut commands = post("sort b desc | limit 3");
+        let (mut before, mut cuts) = (0, 0);
+        for i in 0..100_000 {
+            commands.push(vec![Value::Int(i % 7), Value::Int(i)]);
+            let Stage::Sort(sorting) = &commands.stages[0] else {
+                panic!("the first stage sorts");
+            };
+            let kept = sorting.rows.len();
+            assert!(kept < 3 + 1024, "{kept} rows kept");
+            if kept < before {
+                assert_eq!(kept, 3, "a cut keeps the limit's rows");
+                cuts += 1;
+            }
+            before = kept;
+        }
+        assert!(cuts > 90, "{cuts} cuts");
+        let (table, _) = commands.finish(2, None, Vec::new());
+        let b: Vec<Value> = table.rows.iter().map(|r| r[1].clone()).collect();
+        assert_eq!(b, [99_999, 99_998, 99_997].map(Value::Int));
+    }
+
+    #[test]
+    fn the_input_stops_once_a_limit_before_any_sort_is_full() {
+        let rows: Vec<Vec<Value>> = (0..100)
+            .map(|i| vec![Value::Int(i), Value::Int(0)])
+            .collect();
+        assert_eq!(run("limit 3", &rows).1, 3);
+        assert_eq!(run("filter a > 10 | limit 3 | sort a desc", &rows).1, 14);
+        assert_eq!(run("sort a desc | limit 3", &rows).1, 100);
+        let (rows, _) = run("filter a > 10 | limit 3 | sort a desc", &rows);
+        assert_eq!(
+            rows,
+            [13, 12, 11].map(|a| vec![Value::Int(a), Value::Int(0)])
+        );
+    }
+}
