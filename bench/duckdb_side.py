@@ -3,13 +3,13 @@
 Run by bench/run with the Python of the benchmark's virtualenv (bench/out/venv), which has
 duckdb; it is not meant to be run by hand, though it can be:
 
-    python duckdb_side.py query --task stats|few|count --input PATH_OR_GLOB --header true|false
+    python duckdb_side.py query --task stats|few|top|count --input PATH_OR_GLOB --header true|false
                               --out OUT.csv --threads N
       Answers the task over the flow-log files with DuckDB and writes the rows to OUT.csv.
       Prints {"seconds": S} on stdout: the time from connecting to the end of the COPY, i.e.
       without the interpreter's start and `import duckdb`.
 
-    python duckdb_side.py compare [--task stats|few] --left FLOWSIFT.csv --right DUCKDB.csv
+    python duckdb_side.py compare [--task stats|few|top] --left FLOWSIFT.csv --right DUCKDB.csv
       Compares two answers of a grouped task (its keys, then flows and bytes) as sets of rows:
       counts, totals, and row by row after sorting both. Prints a JSON report.
 """
@@ -60,6 +60,9 @@ SQL = {
     "FROM {src} WHERE log_status = 'OK' GROUP BY interface_id, dstport, protocol",
         "few": "SELECT interface_id, action, COUNT(*) AS flows, SUM(bytes) AS bytes "
     "FROM {src} WHERE log_status = 'OK' GROUP BY interface_id, action",
+    "top": "SELECT interface_id, dstport, protocol, COUNT(*) AS flows, SUM(bytes) AS bytes "
+    "FROM {src} WHERE log_status = 'OK' GROUP BY interface_id, dstport, protocol "
+    "ORDER BY bytes DESC, interface_id, dstport, protocol LIMIT 10",
     "count": "SELECT COUNT(*) AS records FROM {src}",
 }
 
@@ -67,6 +70,7 @@ SQL = {
 KEYS = {
     "stats": [("interface", "VARCHAR"), ("port", "BIGINT"), ("protocol", "BIGINT")],
     "few": [("interface", "VARCHAR"), ("action", "VARCHAR")],
+    "top": [("interface", "VARCHAR"), ("port", "BIGINT"), ("protocol", "BIGINT")],
 }
 
 
