@@ -183,18 +183,6 @@ impl RowBlock {
         }
     }
 
-    /// The rows, each its own vector, the values moved rather than cloned.
-    pub fn into_rows(mut self) -> Vec<Vec<Value>> {
-        let width = self.width.max(1);
-        self.values.truncate(self.end());
-        let mut rows = Vec::with_capacity(self.rows);
-        let mut values = self.values.into_iter();
-        for _ in 0..self.rows {
-            rows.push(values.by_ref().take(width).collect());
-        }
-        rows
-    }
-
     pub fn len(&self) -> usize {
         self.rows
     }
@@ -393,7 +381,6 @@ mod tests {
         more.values_mut().push(Value::Int(10));
         all.append(more);
         assert_eq!(ints(all.rows()), [[1, 2], [3, 4], [5, 6], [8, 9]]);
-        assert_eq!(ints(all.clone().into_rows().iter()), ints(all.rows()));
         assert!(RowBlock::default().rows().next().is_none());
         assert!(RowBlock::default().is_empty());
     }

@@ -1646,13 +1646,12 @@ fn finish_groups(
     })?;
     if empty && stats.by.is_empty() {
         // A total over nothing is still one row: count 0, other aggregates null.
-        commands.push(
-            stats
-                .aggregates
-                .iter()
-                .map(|a| AggState::new(a.func).finish(&Texts::default()))
-                .collect(),
-        );
+        let total: Vec<Value> = stats
+            .aggregates
+            .iter()
+            .map(|a| AggState::new(a.func).finish(&Texts::default()))
+            .collect();
+        commands.push(&total);
     }
     let (table, _) = commands.finish(shown, None, Vec::new());
     Ok(Finished {
@@ -1675,7 +1674,7 @@ fn apply_post(
     let record_column = columns.iter().position(|c| c == RECORD_COLUMN);
     let mut commands = Post::compile(post, columns)?;
     for row in rows {
-        commands.push(row);
+        commands.push_owned(row);
         if !commands.wants_more() {
             break;
         }

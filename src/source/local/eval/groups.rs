@@ -1103,18 +1103,12 @@ impl SortedGroups {
     }
 
     /// Gives `f` every row, in output order, until it returns `false`. Rows are made a chunk
-    /// at a time and moved out of it: memory holds one chunk beside what `f` keeps.
+    /// at a time: memory holds one chunk beside what `f` keeps.
     pub(super) fn for_each_row(
         self,
-        mut f: impl FnMut(Vec<Value>) -> bool,
+        mut f: impl FnMut(&[Value]) -> bool,
     ) -> Result<(), SpillError> {
-        let mut more = true;
-        let mut give = |rows: RowBlock| {
-            for row in rows.into_rows() {
-                more = more && f(row);
-            }
-            more
-        };
+        let mut give = |rows: RowBlock| rows.rows().all(&mut f);
         match self.0 {
             Sorted::Held(held) => {
                 for groups in held.groups.chunks(CHUNK) {
