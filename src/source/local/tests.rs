@@ -1083,3 +1083,84 @@ fn groups_leave_room_for_a_gzip_file_decompressed_whole() {
     assert_eq!(spilled(&plain, fits), 0);
     assert!(spilled(&gz, fits) > 0, "{fits}");
 }
+
+/// The commands after `stats` get its rows as they are made, from groups held or merged from
+/// disk, across chunks of rows (16,384): a limit stops the reading at the right row, a sort kept
+/// to a limit gives the rows a sort of all of them gives, and a total over nothing is still a
+/// row for the commands after it.
+#[test]
+fn commands_after_stats_take_its_rows_held_or_spilled() {
+    let content: String = (0..60_000u64)
+        .map(|i| {
+            format!(
+                "2 123 eni-{} 10.0.0.1 10.0.0.2 {} {} 6 1 {} 1000 1005 ACCEPT OK\n",
+                i % 3,
+                40_000 + i % 7,
+                i % 30_011,
+                (i * 37) % 5_003
+            )
+        })
+        .collect();
+    let f = file(&content);
+    let base = "stats count(*) as n, sum(bytes) as b by dstPort, srcPort";
+    let answer = |text: &str, limit: Option<u64>| {
+        let spec = QuerySpec {
+            query: parse(text).unwrap(),
+            records: false,
+        };
+        let options = LocalOptions {
+            memory_limit: limit,
+            ..options(&f.path, 200_000)
+        };
+        let r = run(&options, &[spec], Window::default(), &NoProgress).unwrap();
+        (
+            r.outputs.into_iter().next().unwrap().table,
+            r.statistics.spilled_bytes,
+        )
+    };
+    for limit in [None, Some(1)] {
+        let (all, spilled) = answer(base, limit);
+        assert_eq!(spilled > 0, limit.is_some());
+        assert!(all.rows.len() > 20_000, "{}", all.rows.len());
+        for (post, expect) in [
+            ("limit 5", all.rows[..5].to_vec()),
+            ("limit 20000", all.rows[..20000].to_vec()),
+            ("limit 17000 | limit 16390", all.rows[..16390].to_vec()),
+            (
+                "filter srcPort > 29990 | limit 7",
+                all.rows
+                    .iter()
+                    .filter(|r| r[1].as_i64().unwrap() > 29990)
+                    .take(7)
+                    .cloned()
+                    .collect(),
+            ),
+            ("sort b desc | limit 3", {
+                let mut v = all.rows.clone();
+                v.sort_by(|x, y| y[3].total_cmp(&x[3]));
+                v.truncate(3);
+                v
+            }),
+            ("sort n | limit 1500 | sort b desc | limit 4", {
+                let mut v = all.rows.clone();
+                v.sort_by(|x, y| x[2].total_cmp(&y[2]));
+                v.truncate(1500);
+                v.sort_by(|x, y| y[3].total_cmp(&x[3]));
+                v.truncate(4);
+                v
+            }),
+        ] {
+            let (t, _) = answer(&format!("{base} | {post}"), limit);
+            assert_eq!(t.rows, expect, "{post} {limit:?}");
+        }
+    }
+    for limit in [None, Some(1)] {
+        let (t, _) = answer(
+            "filter dstPort < 0 | stats count(*) as n, sum(bytes) as s | fields n + 1 as m, s",
+            limit,
+        );
+        assert_eq!(t.rows, vec![vec![Value::Int(1), Value::Null]]);
+        let (t, _) = answer("filter dstPort < 0 | stats count(*) as n | limit 1", limit);
+        assert_eq!(t.rows, vec![vec![Value::Int(0)]]);
+    }
+}

@@ -87,7 +87,7 @@ impl Sorting {
         if let Some(keep) = self.keep {
             // Sorting and cutting the rows whenever they are twice (and at least a thousand
             // more than) what is kept costs a few comparisons a row.
-            if self.rows.len() >= keep.saturating_mul(2).max(keep + 1024) {
+            if self.rows.len() >= keep.saturating_mul(2).max(keep.saturating_add(1024)) {
                 self.sort();
             }
         }
@@ -450,6 +450,17 @@ mod tests {
         let (table, _) = commands.finish(2, None, Vec::new());
         let b: Vec<Value> = table.rows.iter().map(|r| r[1].clone()).collect();
         assert_eq!(b, [99_999, 99_998, 99_997].map(Value::Int));
+    }
+
+    #[test]
+    fn a_limit_too_large_to_reach_keeps_every_row() {
+        let rows: Vec<Vec<Value>> = (0..50)
+            .map(|i| vec![Value::Int(i % 3), Value::Int(i)])
+            .collect();
+        let all = format!("sort a | limit {}", u64::MAX);
+        let (sorted, pushed) = run(&all, &rows);
+        assert_eq!(pushed, 50);
+        assert_eq!(sorted, held(&[Held::SortA], rows));
     }
 
     #[test]
