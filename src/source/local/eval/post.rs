@@ -5,10 +5,10 @@
 //! `filter`, `fields`/`display`, `limit` and `dedup` look at one row at a time. `sort` needs
 //! every row before it can give the first, so it collects them, sorts them when the input
 //! ends, and passes them on to the commands after it. A `sort` that a `limit` follows keeps
-//! only as many rows as the limit lets through: `stats ... | sort bytes desc | limit 10`, the
-//! usual "top N", holds about twice ten rows however many groups there are. Once a `limit`
-//! that no `sort` comes before has let its rows through, no further row can reach the output,
-//! and [`Post::wants_more`] tells the reader to stop.
+//! little more than the rows the limit lets through: `stats ... | sort bytes desc | limit 10`,
+//! the usual "top N", holds at most ten rows and a thousand more however many groups there
+//! are. Once a `limit` that no `sort` comes before has let its rows through, no further row can
+//! reach the output, and [`Post::wants_more`] tells the reader to stop.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -430,7 +430,7 @@ mod tests {
     }
 
     #[test]
-    fn a_sort_keeps_about_twice_the_rows_of_the_limit_after_it() {
+    fn a_sort_keeps_a_thousand_rows_beyond_a_small_limit_after_it() {
         let mut commands = post("sort b desc | limit 3");
         let (mut before, mut cuts) = (0, 0);
         for i in 0..100_000 {
