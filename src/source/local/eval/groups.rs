@@ -1108,18 +1108,7 @@ impl SortedGroups {
         self,
         mut f: impl FnMut(&[Value]) -> bool,
     ) -> Result<(), SpillError> {
-        let mut give = |rows: RowBlock| rows.rows().all(&mut f);
-        match self.0 {
-            Sorted::Held(held) => {
-                for groups in held.groups.chunks(CHUNK) {
-                    if !held.runs(groups).into_iter().all(&mut give) {
-                        break;
-                    }
-                }
-                Ok(())
-            }
-            Sorted::Spilled(spilled) => spilled.for_each_made(&|chunk| chunk, give),
-        }
+        self.for_each_made(&|rows| rows, |rows| rows.rows().all(&mut f))
     }
 }
 
