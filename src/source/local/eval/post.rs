@@ -52,17 +52,34 @@ enum Stage {
 }
 
 /// A `sort`: its keys, descending or not, and the rows so far with their key values.
+///
+/// The key values are held one row after another in one array, not as a vector a row:
+/// sorting millions of rows then compares values that lie in the array being sorted (each
+/// row's first key, beside its number) instead of following a pointer to a row's key at every
+/// comparison, and the keys cost no allocation a row. Rows move in and out whole, never copied.
 struct Sorting {
     keys: Vec<(CExpr, bool)>,
     /// The rows a `limit` right after the sort lets through: no more need be kept.
     keep: Option<usize>,
-    rows: Vec<(Vec<Value>, Vec<Value>)>,
+    rows: Vec<Vec<Value>>,
+    /// The rows' key values, `keys.len()` a row.
+    key_values: Vec<Value>,
     /// Once the rows were cut to `keep`, the key of the last row kept: a row that does not
     /// sort before it would come after it, and be cut.
     bound: Option<Vec<Value>>,
 }
 
 impl Sorting {
+    fn new(keys: Vec<(CExpr, bool)>, keep: Option<usize>) -> Self {
+        Sorting {
+            keys,
+            keep,
+            rows: Vec::new(),
+            key_values: Vec::new(),
+            bound: None,
+        }
+    }
+
     fn push(&mut self, row: Cow<'_, [Value]>) {
         let ctx = RowContext { values: &row };
         if let Some(bound) = &self.bound {
@@ -78,40 +95,72 @@ impl Sorting {
                 return;
             }
         }
-        let key = self
-            .keys
-            .iter()
-            .map(|(e, _)| e.eval(&ctx).to_value())
-            .collect();
-        self.rows.push((key, row.into_owned()));
+        self.key_values
+            .extend(self.keys.iter().map(|(e, _)| e.eval(&ctx).to_value()));
+        self.rows.push(row.into_owned());
         if let Some(keep) = self.keep {
             // Sorting and cutting the rows whenever they are twice (and at least a thousand
             // more than) what is kept costs a few comparisons a row.
             if self.rows.len() >= keep.saturating_mul(2).max(keep.saturating_add(1024)) {
-                self.sort();
+                self.cut(keep);
             }
         }
     }
 
-    /// Sorts the rows (stably: rows of equal keys stay in the order they came, and rows kept
-    /// from an earlier sort came before every row after them), keeping those the limit lets
-    /// through.
-    fn sort(&mut self) {
-        let keys = &self.keys;
-        self.rows.sort_by(|(a, _), (b, _)| {
-            a.iter()
-                .zip(b)
-                .zip(keys)
+    /// The rows' numbers in key order, stably: rows of equal keys stay in the order they
+    /// came (and rows kept from an earlier cut came before every row after them).
+    fn order(&self) -> Vec<usize> {
+        let k = self.keys.len();
+        let Some(&(_, first_descending)) = self.keys.first() else {
+            return (0..self.rows.len()).collect();
+        };
+        // The first key of each row sits beside its number; the others are looked up only
+        // when first keys tie.
+        let mut order: Vec<(Value, usize)> = (0..self.rows.len())
+            .map(|i| (self.key_values[i * k].clone(), i))
+            .collect();
+        let rest = |i: usize, j: usize| {
+            self.key_values[i * k + 1..(i + 1) * k]
+                .iter()
+                .zip(&self.key_values[j * k + 1..(j + 1) * k])
+                .zip(&self.keys[1..])
                 .map(|((x, y), (_, descending))| directed(x.total_cmp(y), *descending))
                 .find(|o| o.is_ne())
                 .unwrap_or(Ordering::Equal)
+        };
+        order.sort_by(|(a, i), (b, j)| {
+            directed(a.total_cmp(b), first_descending).then_with(|| rest(*i, *j))
         });
-        if let Some(keep) = self.keep {
-            self.rows.truncate(keep);
-            if self.rows.len() == keep {
-                self.bound = self.rows.last().map(|(key, _)| key.clone());
-            }
+        order.into_iter().map(|(_, i)| i).collect()
+    }
+
+    /// Sorts the rows and keeps the first `keep`, in order; the last of them bounds the rows
+    /// to come.
+    fn cut(&mut self, keep: usize) {
+        let k = self.keys.len();
+        let order = self.order();
+        let mut rows = Vec::with_capacity(keep.min(order.len()));
+        let mut key_values = Vec::with_capacity(rows.capacity() * k);
+        for &i in order.iter().take(keep) {
+            rows.push(std::mem::take(&mut self.rows[i]));
+            key_values.extend_from_slice(&self.key_values[i * k..(i + 1) * k]);
         }
+        self.rows = rows;
+        self.key_values = key_values;
+        if self.rows.len() == keep {
+            self.bound = Some(self.key_values[(keep - 1) * k..].to_vec());
+        }
+    }
+
+    /// Every row, in key order (as many as `keep` lets through), leaving none held.
+    fn drain_sorted(&mut self) -> impl Iterator<Item = Vec<Value>> + use<> {
+        let mut order = self.order();
+        if let Some(keep) = self.keep {
+            order.truncate(keep);
+        }
+        self.key_values = Vec::new();
+        let mut rows = std::mem::take(&mut self.rows);
+        order.into_iter().map(move |i| std::mem::take(&mut rows[i]))
     }
 }
 
@@ -146,12 +195,7 @@ impl Post {
                         Some(Command::Limit(n)) => Some(limit(*n)),
                         _ => None,
                     };
-                    Stage::Sort(Sorting {
-                        keys,
-                        keep,
-                        rows: Vec::new(),
-                        bound: None,
-                    })
+                    Stage::Sort(Sorting::new(keys, keep))
                 }
                 Command::Limit(n) => Stage::Limit {
                     n: limit(*n),
@@ -277,8 +321,7 @@ impl Post {
             let Stage::Sort(sorting) = &mut self.stages[i] else {
                 continue;
             };
-            sorting.sort();
-            for (_, row) in std::mem::take(&mut sorting.rows) {
+            for row in sorting.drain_sorted() {
                 self.push_from(i + 1, Cow::Owned(row));
             }
         }
