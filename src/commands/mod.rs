@@ -339,14 +339,18 @@ fn query(mut args: QueryArgs, env: &Environment) -> Result<()> {
         return Ok(());
     }
     // JSON and CSV are written as they are rendered: answers can hold millions of rows.
-    render::with_stdout(|out| -> Result<()> {
+    let written = render::with_stdout(|out| -> Result<()> {
         match output.format {
             OutputFormat::Table => out.write_all(table::query_table(&result.table).as_bytes())?,
             OutputFormat::Json => render::write_query_json(&result, out)?,
             OutputFormat::Csv => csv_out::write_query_csv(&result, out)?,
         }
         Ok(())
-    })
+    });
+    // The process ends here and its memory with it: an answer held as millions of rows, each
+    // an allocation somewhere in memory, would take a second or more to free one by one.
+    std::mem::forget(result);
+    written
 }
 
 /// Records as a table: the union of their columns, in first-seen order.

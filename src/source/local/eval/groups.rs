@@ -29,7 +29,7 @@ use super::{
     AggFunc, AggState, CompiledStats, RecordContext, Texts, decode_key, encode_key, le_word,
 };
 use crate::source::local::value::{Number, Scalar};
-use crate::source::{RowBlock, Value};
+use crate::source::{RowBlock, Value, prefetch};
 
 /// Key parts held inline.
 const PARTS: usize = 4;
@@ -596,20 +596,6 @@ fn prefetch_at<T>(items: &[T], i: usize) {
     if let Some(item) = items.get(i) {
         prefetch(item);
     }
-}
-
-/// Asks the processor to bring `item` into the cache, without waiting for it.
-#[inline]
-fn prefetch<T>(item: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint: it reads nothing into the program, never faults, and SSE,
-    // which it needs, is part of every x86_64 target.
-    unsafe {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(item).cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = item;
 }
 
 impl Groups {
