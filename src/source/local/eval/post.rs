@@ -147,8 +147,8 @@ impl Sorting {
         }
         self.rows = rows;
         self.key_values = key_values;
-        if self.rows.len() == keep {
-            self.bound = Some(self.key_values[(keep - 1) * k..].to_vec());
+        if let Some(last) = keep.checked_sub(1).filter(|_| self.rows.len() == keep) {
+            self.bound = Some(self.key_values[last * k..].to_vec());
         }
     }
 
