@@ -329,6 +329,12 @@ fn query(mut args: QueryArgs, env: &Environment) -> Result<()> {
         query: parsed,
         records: args.records,
     }];
+    if let SourceSettings::Local(options) = &source
+        && options.stream
+        && write_local_rows(options, &specs[0], window, output.format, &mut reporter)?
+    {
+        return Ok(());
+    }
     let mut run = answer(&source, &specs, window, &mut reporter)?;
     for warning in &run.warnings {
         reporter.warn(warning);
@@ -351,6 +357,45 @@ fn query(mut args: QueryArgs, env: &Environment) -> Result<()> {
     // an allocation somewhere in memory, would take a second or more to free one by one.
     std::mem::forget(result);
     written
+}
+
+/// Writes the rows of a local query without `stats` as JSON or CSV while the files are read,
+/// so that a listing of any size is never held (`local::run_writing`). `Ok(false)`: the query
+/// is not one of those, and nothing was written.
+fn write_local_rows(
+    options: &local::LocalOptions,
+    spec: &QuerySpec,
+    window: Window,
+    format: OutputFormat,
+    reporter: &mut Reporter,
+) -> Result<bool> {
+    reporter.start_reading();
+    let mut run = None;
+    let written = render::with_stdout(|out| -> Result<()> {
+        run = match format {
+            OutputFormat::Json => {
+                let mut rows = render::JsonRows::new(out);
+                let run = local::run_writing(options, spec, window, &*reporter, &mut rows)?;
+                if run.is_some() {
+                    rows.finish().map_err(local::LocalError::Write)?;
+                }
+                run
+            }
+            _ => {
+                let mut rows = csv_out::CsvRows::new(out);
+                local::run_writing(options, spec, window, &*reporter, &mut rows)?
+            }
+        };
+        Ok(())
+    });
+    reporter.finish();
+    written?;
+    let Some(run) = run else { return Ok(false) };
+    reporter.statistics(&run.statistics);
+    for warning in &run.warnings {
+        reporter.warn(warning);
+    }
+    Ok(true)
 }
 
 /// Records as a table: the union of their columns, in first-seen order.

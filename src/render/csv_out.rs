@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::analysis::ports::PortsReport;
-use crate::source::{QueryOutput, Table, Value};
+use crate::source::{QueryOutput, RowSink, Table, Value};
 
 fn finish(writer: csv::Writer<Vec<u8>>) -> Result<String, csv::Error> {
     let bytes = writer.into_inner().map_err(|e| e.into_error())?;
@@ -36,6 +36,38 @@ pub fn write_query_csv(output: &QueryOutput, mut out: impl std::io::Write) -> st
         },
         |bytes| out.write_all(bytes),
     )
+}
+
+/// Rows written as CSV as they come, after a header row (see `write_query_csv`): the sink of
+/// a run that writes its rows as it reads them.
+pub struct CsvRows<W> {
+    out: W,
+    w: RowWriter,
+}
+
+impl<W: std::io::Write> CsvRows<W> {
+    pub fn new(out: W) -> Self {
+        CsvRows {
+            out,
+            w: RowWriter::default(),
+        }
+    }
+}
+
+impl<W: std::io::Write> RowSink for CsvRows<W> {
+    fn columns(&mut self, columns: &[String]) -> std::io::Result<()> {
+        self.w.out.clear();
+        self.w.header(columns);
+        self.out.write_all(&self.w.out)
+    }
+
+    fn rows(&mut self, rows: &[Vec<Value>]) -> std::io::Result<()> {
+        self.w.out.clear();
+        for row in rows {
+            self.w.row(row);
+        }
+        self.out.write_all(&self.w.out)
+    }
 }
 
 /// Rows of values as CSV, into a buffer, byte for byte as the `csv` crate's default writer

@@ -13,7 +13,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::source::{KeyedRow, QueryOutput};
+use crate::source::{KeyedRow, QueryOutput, RowSink, Value};
 
 /// Writes to standard output through one buffer, for answers written as they are rendered.
 pub fn with_stdout<E: From<io::Error>>(
@@ -40,36 +40,82 @@ pub fn write_json<T: Serialize + ?Sized>(value: &T, out: &mut dyn Write) -> io::
 /// newline: the bytes `write_json` gives for the rows as one array. Rows are rendered a run at
 /// a time (in parallel for a streamed answer) and written as they come.
 pub fn write_query_json(output: &QueryOutput, out: &mut dyn Write) -> io::Result<()> {
+    let mut array = JsonRows::new(out);
+    array.start()?;
     let columns = &output.table.columns;
-    out.write_all(b"[")?;
-    let mut empty = true;
     output.try_for_each_rendered(
-        |rows| {
-            // Each row as an element of the array: after a comma, on its own lines, indented
-            // one level (a JSON text has no raw newline inside a string, so lines are safe
-            // to indent).
-            let mut bytes = Vec::new();
-            for values in rows {
-                let row = serde_json::to_string_pretty(&KeyedRow::new(columns, values))?;
-                bytes.push(b',');
-                for line in row.lines() {
-                    bytes.extend_from_slice(b"\n  ");
-                    bytes.extend_from_slice(line.as_bytes());
-                }
-            }
-            Ok::<_, io::Error>(bytes)
-        },
-        |bytes| {
-            // The first row has no comma before it.
-            let bytes = match bytes.split_first() {
-                Some((_, rest)) if empty => rest,
-                _ => bytes,
-            };
-            empty &= bytes.is_empty();
-            out.write_all(bytes)
-        },
+        |rows| json_rows(columns, rows),
+        |bytes| array.write_rendered(bytes),
     )?;
-    out.write_all(if empty { b"]\n" } else { b"\n]\n" })
+    array.finish()
+}
+
+/// Each row as an element of a pretty JSON array: after a comma, on its own lines, indented
+/// one level (a JSON text has no raw newline inside a string, so lines are safe to indent).
+fn json_rows(
+    columns: &[String],
+    rows: &mut dyn Iterator<Item = &[Value]>,
+) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    for values in rows {
+        let row = serde_json::to_string_pretty(&KeyedRow::new(columns, values))?;
+        bytes.push(b',');
+        for line in row.lines() {
+            bytes.extend_from_slice(b"\n  ");
+            bytes.extend_from_slice(line.as_bytes());
+        }
+    }
+    Ok(bytes)
+}
+
+/// Rows written as a pretty JSON array as they come (see `write_query_json`): the sink of a
+/// run that writes its rows as it reads them.
+pub struct JsonRows<'a> {
+    out: &'a mut dyn Write,
+    columns: Vec<String>,
+    empty: bool,
+}
+
+impl<'a> JsonRows<'a> {
+    pub fn new(out: &'a mut dyn Write) -> Self {
+        JsonRows {
+            out,
+            columns: Vec::new(),
+            empty: true,
+        }
+    }
+
+    fn start(&mut self) -> io::Result<()> {
+        self.out.write_all(b"[")
+    }
+
+    /// Writes rows rendered by `json_rows`; the first row has no comma before it.
+    fn write_rendered(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let bytes = match bytes.split_first() {
+            Some((_, rest)) if self.empty => rest,
+            _ => bytes,
+        };
+        self.empty &= bytes.is_empty();
+        self.out.write_all(bytes)
+    }
+
+    /// Closes the array.
+    pub fn finish(self) -> io::Result<()> {
+        self.out
+            .write_all(if self.empty { b"]\n" } else { b"\n]\n" })
+    }
+}
+
+impl RowSink for JsonRows<'_> {
+    fn columns(&mut self, columns: &[String]) -> io::Result<()> {
+        self.columns = columns.to_vec();
+        self.start()
+    }
+
+    fn rows(&mut self, rows: &[Vec<Value>]) -> io::Result<()> {
+        let bytes = json_rows(&self.columns, &mut rows.iter().map(Vec::as_slice))?;
+        self.write_rendered(&bytes)
+    }
 }
 
 /// Pretty JSON with a trailing newline.

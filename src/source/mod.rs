@@ -345,6 +345,13 @@ impl QueryOutput {
     }
 }
 
+/// Where a run that writes rows as it reads them puts them, instead of returning them: the
+/// columns once, then the rows in order.
+pub trait RowSink {
+    fn columns(&mut self, columns: &[String]) -> std::io::Result<()>;
+    fn rows(&mut self, rows: &[Vec<Value>]) -> std::io::Result<()>;
+}
+
 /// The inclusive time window a run covers, in epoch seconds; either end may be open.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Window {

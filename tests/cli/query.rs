@@ -282,3 +282,62 @@ fn answers_beyond_the_memory_limit_go_through_temporary_files() {
     assert_eq!(code, 2);
     assert!(stderr.contains("`12XB` is not a size"), "{stderr}");
 }
+
+/// A listing is written while the input is read: its JSON and CSV hold every row in file
+/// order, and a reader that stops early (`| head`) ends the run with success, not an error.
+#[test]
+fn listings_are_written_as_read_and_a_closed_pipe_is_success() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flows.log");
+    let text: String = (0..200_000)
+        .map(|i| {
+            format!(
+                "2 123 eni-a 10.0.{}.{} 10.0.0.9 40000 443 6 1 {i} 1000 1005 ACCEPT OK\n",
+                i / 250 % 250,
+                i % 250
+            )
+        })
+        .collect();
+    std::fs::write(&path, text).unwrap();
+    let query = "fields srcAddr, bytes | filter bytes % 2 = 0";
+    let out = flowsift()
+        .args(["query", "-o", "csv", query, "--input"])
+        .arg(&path)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let csv = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 100_001);
+    assert_eq!(lines[0], "srcAddr,bytes");
+    for (k, line) in lines[1..].iter().enumerate() {
+        let i = 2 * k;
+        assert_eq!(*line, format!("10.0.{}.{},{i}", i / 250 % 250, i % 250));
+    }
+    let rows = json(
+        flowsift()
+            .args(["query", "-o", "json", query, "--input"])
+            .arg(&path),
+    );
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 100_000);
+    assert_eq!(rows[4321], json!({"srcAddr": "10.0.34.142", "bytes": 8642}));
+    // The reader takes one line and closes the pipe.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("flowsift"))
+        .args(["query", "-o", "csv", query, "--input"])
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, "srcAddr,bytes\n");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}

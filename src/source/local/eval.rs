@@ -31,7 +31,7 @@ mod groups;
 mod post;
 mod spill;
 pub use groups::{Groups, SortedGroups};
-use post::Post;
+use post::{Post, Shown};
 pub use spill::SpillError;
 
 /// A query the engine cannot run, with the reason in the user's terms.
@@ -1580,11 +1580,7 @@ pub fn finish(
         (Partial::Rows(raw), _) => raw,
         (Partial::Groups(_), None) => Vec::new(),
     };
-    let mut columns: Vec<String> = shape.raw_columns.iter().map(|(n, _)| n.clone()).collect();
-    columns.extend(shape.hidden_columns.iter().cloned());
-    if shape.records {
-        columns.push(RECORD_COLUMN.to_owned());
-    }
+    let columns = raw_columns(shape);
     let mut records = Vec::new();
     let rows = raw
         .into_iter()
@@ -1603,6 +1599,59 @@ pub fn finish(
         shape.raw_columns.len(),
         records,
     )?)
+}
+
+/// The columns of a query's raw rows, as the commands after the record stage see them.
+fn raw_columns(shape: &QueryShape) -> Vec<String> {
+    let mut columns: Vec<String> = shape.raw_columns.iter().map(|(n, _)| n.clone()).collect();
+    columns.extend(shape.hidden_columns.iter().cloned());
+    if shape.records {
+        columns.push(RECORD_COLUMN.to_owned());
+    }
+    columns
+}
+
+/// The commands after the record stage of a query without `stats`, for raw rows written as
+/// they are read: rows go in in input order and come out as soon as the commands let them
+/// (a `sort` holds them until the input ends).
+pub struct RawRows {
+    post: Post,
+    shown: Shown,
+}
+
+impl RawRows {
+    pub fn new(shape: &QueryShape) -> Result<Self, PlanError> {
+        let post = Post::compile(&shape.post, raw_columns(shape))?;
+        let shown = post.shown(shape.raw_columns.len());
+        Ok(RawRows { post, shown })
+    }
+
+    /// The columns of the rows that come out.
+    pub fn columns(&self) -> &[String] {
+        &self.shown.columns
+    }
+
+    /// Runs rows through the commands, while they want more; gives the rows that came out.
+    pub fn push(&mut self, rows: Vec<RawRow>) -> Vec<Vec<Value>> {
+        for row in rows {
+            if !self.post.wants_more() {
+                break;
+            }
+            self.post.push_owned(row.values);
+        }
+        self.post.take_rows(&self.shown)
+    }
+
+    /// Whether another row could still come out (see `Post::wants_more`).
+    pub fn wants_more(&self) -> bool {
+        self.post.wants_more()
+    }
+
+    /// Ends the input: the rows a `sort` held, in order, through the commands after it.
+    pub fn finish(mut self) -> Vec<Vec<Value>> {
+        self.post.end_input();
+        self.post.take_rows(&self.shown)
+    }
 }
 
 /// Finishes a `stats` answer. Its rows go through the commands after `stats` as they are made,

@@ -11,6 +11,7 @@ mod inflate;
 #[cfg(feature = "parquet")]
 pub mod parquet;
 pub mod value;
+mod written;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -33,6 +34,8 @@ pub enum LocalError {
     Plan(#[from] PlanError),
     #[error(transparent)]
     Spill(#[from] eval::SpillError),
+    #[error("cannot write the answer")]
+    Write(#[source] std::io::Error),
     #[error(
         "{path}:{line}: malformed record: {reason} (--strict stops at the first malformed line; without it such lines are counted and skipped)"
     )]
@@ -105,20 +108,30 @@ pub fn run(
 ) -> Result<LocalRun, LocalError> {
     let shapes = shapes_for(specs, &options.format)?;
     let (files, skipped) = files::discover(&options.inputs)?;
-    progress.total(files.iter().map(|f| f.size).sum());
     let units = files::units(&files, options.chunk_bytes);
-    let ctx = RunContext {
-        files: &files,
-        messages: &[],
-        shapes: &shapes,
-        default_format: Arc::new(options.format.clone()),
-        window,
-        progress,
-        stream: options.stream,
-        group_limit: group_limit(options.memory_limit, &shapes, units.len()),
-        whole_gzip: whole_gzip_budget(options.memory_limit, units.len()),
-    };
+    let ctx = RunContext::for_files(options, &files, &shapes, &units, window, progress);
     execute(&ctx, options.strict, &units, skipped)
+}
+
+/// Runs one query and writes its rows to `sink` in input order as they are read, holding a
+/// few thousand rows, not the answer; the run's answer then has the columns and no rows.
+/// `Ok(None)` when the query has `stats` or asks for records: those answers come from `run`
+/// (whose `stats` answers are made as they are written, with `LocalOptions::stream`).
+pub fn run_writing(
+    options: &LocalOptions,
+    spec: &QuerySpec,
+    window: Window,
+    progress: &dyn Progress,
+    sink: &mut dyn crate::source::RowSink,
+) -> Result<Option<LocalRun>, LocalError> {
+    let shapes = shapes_for(std::slice::from_ref(spec), &options.format)?;
+    if spec.records || shapes[0].has_stats() {
+        return Ok(None);
+    }
+    let (files, skipped) = files::discover(&options.inputs)?;
+    let units = files::units(&files, options.chunk_bytes);
+    let ctx = RunContext::for_files(options, &files, &shapes, &units, window, progress);
+    written::execute(&ctx, options.strict, &units, skipped, sink).map(Some)
 }
 
 /// The limit of one thread's groups of one query: every thread that gets a unit of work holds
@@ -186,7 +199,7 @@ fn execute(
     units: &[Unit],
     skipped: usize,
 ) -> Result<LocalRun, LocalError> {
-    let (files, shapes) = (ctx.files, ctx.shapes);
+    let shapes = ctx.shapes;
     // Every thread of the pool takes the next unit until none is left, folding what it reads
     // into one accumulator of its own: memory holds one aggregation state per thread, and the
     // states merge once, at the end.
@@ -202,7 +215,7 @@ fn execute(
             let Some(unit) = units.get(index) else { break };
             // The unit folds into this thread's groups, not into groups of its own.
             let partials = std::mem::take(&mut acc.total.partials);
-            match ctx.process(unit, partials, &mut inflater) {
+            match ctx.process(unit, partials, &mut inflater, None, None) {
                 Ok(result) => acc.add(index, unit, result),
                 Err(e) => {
                     failed.store(true, Ordering::Relaxed);
@@ -261,39 +274,15 @@ fn execute(
         offsets.insert(index, *before);
         *before += lines;
     }
-    let mut statistics = total.statistics;
-    statistics.malformed_examples = examples
+    let examples = examples
         .into_iter()
         .map(|(index, mut m)| {
             m.line += offsets.get(&index).copied().unwrap_or(0);
             m
         })
         .collect();
-    statistics.malformed_examples.sort_by(|a, b| {
-        (files_index(files, &a.path), a.line).cmp(&(files_index(files, &b.path), b.line))
-    });
-    statistics
-        .malformed_examples
-        .truncate(Statistics::MAX_EXAMPLES);
-    if strict && let Some(first) = statistics.malformed_examples.first() {
-        return Err(LocalError::Strict {
-            path: first.path.clone(),
-            line: first.line,
-            reason: first.reason.clone(),
-        });
-    }
-    statistics.files = files
-        .iter()
-        .filter(|f| f.layout != Layout::Messages)
-        .count() as u64;
-    statistics.files_skipped = skipped as u64;
-    let warnings = total
-        .missing
-        .into_iter()
-        .map(|(field, path)| {
-            format!("the query uses `{field}`, which the records of {path} do not have; it is null there")
-        })
-        .collect();
+    let (mut statistics, warnings) =
+        ctx.report(strict, total.statistics, examples, total.missing, skipped)?;
     let mut outputs = Vec::with_capacity(shapes.len());
     for (q, ((shape, partial), matched)) in shapes
         .iter()
@@ -324,6 +313,70 @@ fn execute(
         statistics,
         warnings,
     })
+}
+
+impl<'a> RunContext<'a> {
+    /// The context of a run over files; tells `progress` their total size.
+    fn for_files(
+        options: &LocalOptions,
+        files: &'a [InputFile],
+        shapes: &'a [QueryShape],
+        units: &[Unit],
+        window: Window,
+        progress: &'a dyn Progress,
+    ) -> Self {
+        progress.total(files.iter().map(|f| f.size).sum());
+        RunContext {
+            files,
+            messages: &[],
+            shapes,
+            default_format: Arc::new(options.format.clone()),
+            window,
+            progress,
+            stream: options.stream,
+            group_limit: group_limit(options.memory_limit, shapes, units.len()),
+            whole_gzip: whole_gzip_budget(options.memory_limit, units.len()),
+        }
+    }
+
+    /// The statistics and warnings of a run whose units were all read: the first malformed
+    /// lines (`examples`, numbered from their files' first lines) in file and line order, the
+    /// files read and passed over, the fields some files lack. Under --strict the first
+    /// malformed line is the answer.
+    fn report(
+        &self,
+        strict: bool,
+        mut statistics: Statistics,
+        mut examples: Vec<Malformed>,
+        missing: Vec<(String, String)>,
+        skipped: usize,
+    ) -> Result<(Statistics, Vec<String>), LocalError> {
+        let files = self.files;
+        examples.sort_by(|a, b| {
+            (files_index(files, &a.path), a.line).cmp(&(files_index(files, &b.path), b.line))
+        });
+        examples.truncate(Statistics::MAX_EXAMPLES);
+        if strict && let Some(first) = examples.first() {
+            return Err(LocalError::Strict {
+                path: first.path.clone(),
+                line: first.line,
+                reason: first.reason.clone(),
+            });
+        }
+        statistics.malformed_examples = examples;
+        statistics.files = files
+            .iter()
+            .filter(|f| f.layout != Layout::Messages)
+            .count() as u64;
+        statistics.files_skipped = skipped as u64;
+        let warnings = missing
+            .into_iter()
+            .map(|(field, path)| {
+                format!("the query uses `{field}`, which the records of {path} do not have; it is null there")
+            })
+            .collect();
+        Ok((statistics, warnings))
+    }
 }
 
 /// Tells the groups of every `stats` query that `bytes` of the thread's memory are taken,
@@ -448,12 +501,37 @@ fn files_index(files: &[InputFile], path: &str) -> usize {
         .unwrap_or(usize::MAX)
 }
 
+/// The layout a unit starts or ends with, and whether a header line gave it.
+#[derive(Debug, Clone, PartialEq)]
+struct StartLayout {
+    format: Arc<LogFormat>,
+    from_header: bool,
+}
+
+/// Raw rows in the order read, and under --strict the malformed line read after them.
+struct Batch {
+    rows: Vec<RawRow>,
+    malformed: Vec<Malformed>,
+}
+
+/// The rows a unit gathers before they leave it (see `Emit`).
+const BATCH_ROWS: usize = if cfg!(test) { 16 } else { 4096 };
+
+/// Where a unit's raw rows go while it is read, for a run that writes them as they come (a
+/// single query without `stats`): `send` takes a batch and says whether more are wanted.
+struct Emit<'a> {
+    send: &'a mut dyn FnMut(Batch) -> bool,
+    strict: bool,
+}
+
 struct UnitResult {
     partials: Vec<Partial>,
     matched: Vec<u64>,
     statistics: Statistics,
     lines: u64,
     layout_changed: bool,
+    /// The layout in effect after the unit's last line.
+    end: Option<StartLayout>,
     missing: Vec<(String, String)>,
 }
 
@@ -474,6 +552,7 @@ impl UnitResult {
             statistics: Statistics::default(),
             lines: 0,
             layout_changed: false,
+            end: None,
             missing: Vec::new(),
         }
     }
@@ -550,11 +629,33 @@ impl RunContext<'_> {
 
     /// Reads one unit, folding its records into `partials` (the thread's so far); `inflater`
     /// is the thread's, made when it first meets a gzip file.
+    /// The layout a chunk after a file's first starts with: its file's header line's, or the
+    /// run's default when the file has none.
+    fn chunk_start(&self, file: &InputFile) -> Result<StartLayout, InputError> {
+        Ok(
+            match files::first_line(file)?.as_deref().map(classify_line) {
+                Some(LineKind::Header(format)) => StartLayout {
+                    format: Arc::new(format),
+                    from_header: true,
+                },
+                _ => StartLayout {
+                    format: Arc::clone(&self.default_format),
+                    from_header: false,
+                },
+            },
+        )
+    }
+
+    /// Reads one unit into `partials` (this thread's, or fresh ones when empty). A chunk after
+    /// its file's first starts with `start` when given, else with `chunk_start`'s layout.
+    /// With `emit`, raw rows leave a batch at a time as they are read.
     fn process(
         &self,
         unit: &Unit,
         partials: Vec<Partial>,
         inflater: &mut Option<Inflater>,
+        start: Option<StartLayout>,
+        mut emit: Option<&mut Emit<'_>>,
     ) -> Result<UnitResult, InputError> {
         let file = &self.files[unit.file];
         let path = file.path.display().to_string();
@@ -590,12 +691,13 @@ impl RunContext<'_> {
             _ => Vec::new(),
         };
         // Chunks after the first start past the header line; its layout is theirs too.
-        if !unit.starts_file()
-            && let Some(LineKind::Header(format)) =
-                files::first_line(file)?.as_deref().map(classify_line)
-        {
-            current = Arc::new(format);
-            from_header = true;
+        if !unit.starts_file() {
+            let start = match start {
+                Some(start) => start,
+                None => self.chunk_start(file)?,
+            };
+            current = start.format;
+            from_header = start.from_header;
         }
         let mut scratch = Scratch::default();
         let mut spans = Vec::with_capacity(32);
@@ -603,7 +705,7 @@ impl RunContext<'_> {
         let mut line_number: u64 = 0;
         let caps: Vec<Option<usize>> = self.shapes.iter().map(QueryShape::row_cap).collect();
         let mut plan_error = None;
-        let mut handle_line = |line: files::LineText<'_>, result: &mut UnitResult| {
+        let mut read_line = |line: files::LineText<'_>, result: &mut UnitResult| {
             line_number += 1;
             let line = line
                 .map(|t| t.strip_suffix('\r').unwrap_or(t))
@@ -726,6 +828,34 @@ impl RunContext<'_> {
                 }
             }
         };
+        // With `emit`, rows leave in batches; once the run wants no more, the rest of the unit
+        // is passed over.
+        let mut stopped = false;
+        let mut handle_line = |line: files::LineText<'_>, result: &mut UnitResult| {
+            if stopped {
+                return;
+            }
+            read_line(line, result);
+            let Some(emit) = emit.as_deref_mut() else {
+                return;
+            };
+            let Some(Partial::Rows(rows)) = result.partials.first_mut() else {
+                return;
+            };
+            // Under --strict a malformed line goes out at once, after the rows before it.
+            let bad = emit.strict && !result.statistics.malformed_examples.is_empty();
+            if bad || rows.len() >= BATCH_ROWS {
+                let batch = Batch {
+                    rows: std::mem::take(rows),
+                    malformed: if bad {
+                        std::mem::take(&mut result.statistics.malformed_examples)
+                    } else {
+                        Vec::new()
+                    },
+                };
+                stopped = !(emit.send)(batch);
+            }
+        };
         // A gzip file that fits the thread's budget is decompressed whole (see `inflate`).
         let mut whole = false;
         if file.encoding == Encoding::Gzip && self.whole_gzip > 0 {
@@ -771,6 +901,10 @@ impl RunContext<'_> {
             }
         }
         result.lines = line_number;
+        result.end = Some(StartLayout {
+            format: current,
+            from_header,
+        });
         for partial in &mut result.partials {
             partial.settle()?;
         }

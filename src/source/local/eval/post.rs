@@ -308,15 +308,8 @@ impl Post {
             .any(|stage| matches!(stage, Stage::Limit { n, passed } if passed >= n))
     }
 
-    /// Ends the input: sorts, and runs the sorted rows through the commands after each sort;
-    /// then picks the columns shown (the first `shown` if no `fields`/`display` chose), and,
-    /// for raw rows numbered in `record_column`, the records of the rows left.
-    pub(super) fn finish(
-        mut self,
-        shown: usize,
-        record_column: Option<usize>,
-        mut records: Vec<Option<FlowRecord>>,
-    ) -> (Table, Vec<FlowRecord>) {
+    /// Ends the input: sorts, and runs the sorted rows through the commands after each sort.
+    pub(super) fn end_input(&mut self) {
         for i in 0..self.stages.len() {
             let Stage::Sort(sorting) = &mut self.stages[i] else {
                 continue;
@@ -325,8 +318,41 @@ impl Post {
                 self.push_from(i + 1, Cow::Owned(row));
             }
         }
-        let selection = self.selection.unwrap_or_else(|| (0..shown).collect());
-        let columns = selection.iter().map(|&i| self.columns[i].clone()).collect();
+    }
+
+    /// The columns the output shows: those `fields`/`display` chose, or the first `shown`.
+    pub(super) fn shown(&self, shown: usize) -> Shown {
+        let selection = self
+            .selection
+            .clone()
+            .unwrap_or_else(|| (0..shown).collect());
+        Shown {
+            columns: selection.iter().map(|&i| self.columns[i].clone()).collect(),
+            identity: selection.iter().enumerate().all(|(k, &i)| k == i),
+            selection,
+        }
+    }
+
+    /// Takes the rows that came out of the commands so far, in order, each cut to the
+    /// columns shown.
+    pub(super) fn take_rows(&mut self, shown: &Shown) -> Vec<Vec<Value>> {
+        // Rows move out; a copy of every row would double the peak memory.
+        std::mem::take(&mut self.rows)
+            .into_iter()
+            .map(|values| shown.cut(values))
+            .collect()
+    }
+
+    /// Ends the input and gives the answer: the rows left, with the columns shown, and, for
+    /// raw rows numbered in `record_column`, the records of the rows left.
+    pub(super) fn finish(
+        mut self,
+        shown: usize,
+        record_column: Option<usize>,
+        mut records: Vec<Option<FlowRecord>>,
+    ) -> (Table, Vec<FlowRecord>) {
+        self.end_input();
+        let shown = self.shown(shown);
         let records = record_column.map_or_else(Vec::new, |c| {
             self.rows
                 .iter()
@@ -336,24 +362,36 @@ impl Post {
                 })
                 .collect()
         });
-        let identity = selection.iter().enumerate().all(|(k, &i)| k == i);
-        // Rows move into the table; a copy of every row would double the peak memory.
-        let rows = self
-            .rows
-            .into_iter()
-            .map(|mut values| {
-                if identity {
-                    values.truncate(selection.len());
-                    values
-                } else {
-                    selection
-                        .iter()
-                        .map(|&i| values.get(i).cloned().unwrap_or(Value::Null))
-                        .collect()
-                }
-            })
-            .collect();
-        (Table { columns, rows }, records)
+        let rows = self.take_rows(&shown);
+        (
+            Table {
+                columns: shown.columns,
+                rows,
+            },
+            records,
+        )
+    }
+}
+
+/// The columns an answer shows, and where their values are in the rows the commands made.
+pub(super) struct Shown {
+    pub(super) columns: Vec<String>,
+    selection: Vec<usize>,
+    /// The columns shown are the rows' first ones, in order.
+    identity: bool,
+}
+
+impl Shown {
+    fn cut(&self, mut values: Vec<Value>) -> Vec<Value> {
+        if self.identity {
+            values.truncate(self.selection.len());
+            values
+        } else {
+            self.selection
+                .iter()
+                .map(|&i| values.get(i).cloned().unwrap_or(Value::Null))
+                .collect()
+        }
     }
 }
 
