@@ -52,10 +52,7 @@ pub fn write_query_json(output: &QueryOutput, out: &mut dyn Write) -> io::Result
 
 /// Each row as an element of a pretty JSON array: after a comma, on its own lines, indented
 /// one level (a JSON text has no raw newline inside a string, so lines are safe to indent).
-fn json_rows(
-    columns: &[String],
-    rows: &mut dyn Iterator<Item = &[Value]>,
-) -> io::Result<Vec<u8>> {
+fn json_rows(columns: &[String], rows: &mut dyn Iterator<Item = &[Value]>) -> io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     for values in rows {
         let row = serde_json::to_string_pretty(&KeyedRow::new(columns, values))?;

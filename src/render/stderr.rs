@@ -182,6 +182,9 @@ impl Reporter {
             if stats.nodata_records > 0 {
                 text.push_str(&format!(", {} NODATA", stats.nodata_records));
             }
+            if stats.stopped_at_limit {
+                text.push_str("; reading stopped once the limit was full");
+            }
             if stats.spilled_bytes > 0 {
                 text.push_str(&format!(
                     "; the answer outgrew --memory-limit, so {} of its groups went through temporary files (a larger limit is faster)",

@@ -256,6 +256,8 @@ pub struct Statistics {
     pub malformed_examples: Vec<Malformed>,
     /// Bytes of groups written to temporary files because they outgrew `--memory-limit`.
     pub spilled_bytes: u64,
+    /// A `limit` was full before the input ended, so the rest was not read.
+    pub stopped_at_limit: bool,
 }
 
 impl Statistics {

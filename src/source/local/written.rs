@@ -97,7 +97,7 @@ fn execute_with(
         }
         written
     });
-    written?;
+    let complete = written?;
     let last = writer.rows.finish();
     if !last.is_empty() {
         writer.sink.rows(&last).map_err(LocalError::Write)?;
@@ -112,6 +112,7 @@ fn execute_with(
     )?;
     let mut statistics = statistics;
     statistics.records_matched = total.matched[0];
+    statistics.stopped_at_limit = !complete;
     Ok(LocalRun {
         outputs: vec![QueryOutput {
             table: Table {
@@ -145,7 +146,7 @@ struct Writer<'a> {
 
 impl Writer<'_> {
     /// Writes the units' rows in order, as their threads hand them over. `Ok(false)`: the
-    /// commands want no more rows.
+    /// commands wanted no more rows before the last unit was read.
     fn write_units(
         &mut self,
         ctx: &RunContext<'_>,
@@ -186,24 +187,28 @@ impl Writer<'_> {
                 if let Some(e) = failed {
                     return Err(e);
                 }
-                if !self.done(unit, result)? {
-                    return Ok(false);
-                }
+                let more = self.done(unit, result)?;
                 at += 1;
+                if !more {
+                    return Ok(at == units.len());
+                }
                 continue;
             }
             first = false;
-            let more = match event {
-                Event::Batch(batch) => self.take(unit.file, batch)?,
+            match event {
+                Event::Batch(batch) => {
+                    if !self.take(unit.file, batch)? {
+                        return Ok(false);
+                    }
+                }
                 Event::Done(result) => {
                     let more = self.done(unit, result?)?;
                     at += 1;
                     first = true;
-                    more
+                    if !more {
+                        return Ok(at == units.len());
+                    }
                 }
-            };
-            if !more {
-                return Ok(false);
             }
         }
         Ok(true)
@@ -575,6 +580,7 @@ mod tests {
                 assert_eq!(s.records_matched, statistics.records_matched, "{query}");
                 assert_eq!(s.bytes_scanned, statistics.bytes_scanned);
                 assert_eq!((s.files, s.malformed_lines), (3, 2));
+                assert!(!s.stopped_at_limit, "{query}");
                 assert_eq!(lines(s), lines(&statistics), "{query}, chunk {chunk}");
             }
         }
@@ -657,7 +663,15 @@ mod tests {
             let run = written(&opts, query, &mut sink).unwrap();
             assert_eq!(sink.rows, rows[..7], "{query}");
             assert!(run.statistics.records_scanned < 20_000, "{query}");
+            assert!(run.statistics.stopped_at_limit, "{query}");
         }
+        // A limit full at the last row stopped nothing.
+        let small = dir.path().join("small.log");
+        std::fs::write(&small, records(0..10)).unwrap();
+        let mut sink = Collect::default();
+        let run = written(&options(vec![small], u64::MAX), "limit 10", &mut sink).unwrap();
+        assert_eq!(sink.rows.len(), 10);
+        assert!(!run.statistics.stopped_at_limit);
     }
 
     /// However far the readers get ahead of a slow writer, the rows waiting stay within
