@@ -331,7 +331,14 @@ fn query(mut args: QueryArgs, env: &Environment) -> Result<()> {
     }];
     if let SourceSettings::Local(options) = &source
         && options.stream
-        && write_local_rows(options, &specs[0], window, output.format, &mut reporter)?
+        && write_local_rows(
+            options,
+            &specs[0],
+            window,
+            output,
+            env.terminal,
+            &mut reporter,
+        )?
     {
         return Ok(());
     }
@@ -366,13 +373,18 @@ fn write_local_rows(
     options: &local::LocalOptions,
     spec: &QuerySpec,
     window: Window,
-    format: OutputFormat,
+    output: Output,
+    terminal: Terminal,
     reporter: &mut Reporter,
 ) -> Result<bool> {
-    reporter.start_reading();
+    // Rows come out while the files are read: a progress bar would be drawn among them on a
+    // terminal.
+    if !terminal.stdout_is_tty {
+        reporter.start_reading();
+    }
     let mut run = None;
     let written = render::with_stdout(|out| -> Result<()> {
-        run = match format {
+        run = match output.format {
             OutputFormat::Json => {
                 let mut rows = render::JsonRows::new(out);
                 let run = local::run_writing(options, spec, window, &*reporter, &mut rows)?;

@@ -1648,7 +1648,7 @@ impl RawRows {
     }
 
     /// Ends the input: the rows a `sort` held, in order, through the commands after it.
-    pub fn finish(mut self) -> Vec<Vec<Value>> {
+    pub fn finish(&mut self) -> Vec<Vec<Value>> {
         self.post.end_input();
         self.post.take_rows(&self.shown)
     }

@@ -15,12 +15,12 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use super::eval::{Partial, RawRows};
 use super::files::{InputError, Unit};
 use super::{Batch, Emit, LocalError, LocalRun, RunContext, StartLayout, UnitResult};
-use crate::source::{Malformed, QueryOutput, RowSink, Table};
+use crate::source::{Malformed, QueryOutput, RowSink, Table, Value};
 
 /// Rows waiting to be written, besides those of the unit being written, past which the threads
 /// reading later units wait (and the rows of the unit being written, past which its thread
@@ -49,7 +49,6 @@ fn execute_with(
 ) -> Result<LocalRun, LocalError> {
     let rows = RawRows::new(&ctx.shapes[0])?;
     let columns = rows.columns().to_vec();
-    sink.columns(&columns).map_err(LocalError::Write)?;
     let next = AtomicUsize::new(0);
     let read = |_: rayon::BroadcastContext<'_>| {
         let _stop = StopOnPanic(handoff);
@@ -78,6 +77,7 @@ fn execute_with(
     let mut writer = Writer {
         rows,
         sink,
+        columns: Some(columns.clone()),
         strict,
         lines_before: HashMap::new(),
         examples: Vec::new(),
@@ -97,11 +97,20 @@ fn execute_with(
         }
         written
     });
-    let complete = written?;
-    let last = writer.rows.finish();
-    if !last.is_empty() {
-        writer.sink.rows(&last).map_err(LocalError::Write)?;
+    let ended = written?;
+    if let Ended::InUnit(at) = ended
+        && let Some(Ok(mut result)) = handoff.take_done(at)
+    {
+        // The unit a `limit` filled in counts as far as its reader got; its rows past the
+        // limit are dropped.
+        if let Some(Partial::Rows(rows)) = result.partials.first_mut() {
+            rows.clear();
+        }
+        writer.done(&units[at], result)?;
     }
+    let last = writer.rows.finish();
+    writer.write(&last)?;
+    writer.start()?;
     let total = writer.total;
     let (statistics, warnings) = ctx.report(
         strict,
@@ -112,7 +121,10 @@ fn execute_with(
     )?;
     let mut statistics = statistics;
     statistics.records_matched = total.matched[0];
-    statistics.stopped_at_limit = !complete;
+    statistics.stopped_at_limit = match ended {
+        Ended::AfterUnit(at) => at < units.len(),
+        Ended::InUnit(_) | Ended::Stopped => true,
+    };
     Ok(LocalRun {
         outputs: vec![QueryOutput {
             table: Table {
@@ -132,6 +144,9 @@ fn execute_with(
 struct Writer<'a> {
     rows: RawRows,
     sink: &'a mut dyn RowSink,
+    /// The columns, until they are written: with the first rows, or at the end. A run that
+    /// fails before its first row writes nothing.
+    columns: Option<Vec<String>>,
     strict: bool,
     /// Lines of each file (by index) in its units written so far: a chunk's line numbers
     /// count from the chunk.
@@ -145,26 +160,28 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    /// Writes the units' rows in order, as their threads hand them over. `Ok(false)`: the
-    /// commands wanted no more rows before the last unit was read.
+    /// Writes the units' rows in order, as their threads hand them over, until the commands
+    /// want no more.
     fn write_units(
         &mut self,
         ctx: &RunContext<'_>,
         handoff: &Handoff,
         units: &[Unit],
-    ) -> Result<bool, LocalError> {
+    ) -> Result<Ended, LocalError> {
         let mut at = 0;
         let mut first = true;
         while let Some(unit) = units.get(at) {
             let (start, event) = match handoff.next() {
                 Some(next) => next,
                 // A reader panicked; the panic is the answer.
-                None => return Ok(false),
+                None => return Ok(Ended::Stopped),
             };
             if let Event::Done(Err(e)) = event {
                 return Err(e.into());
             }
-            if first && !unit.starts_file() && start != self.end {
+            // (Whether a header line gave the layout only words messages.)
+            let format = |layout: Option<&StartLayout>| layout.map(|l| Arc::clone(&l.format));
+            if first && !unit.starts_file() && format(start.as_ref()) != format(self.end.as_ref()) {
                 // Read with the wrong layout (see the module's comment).
                 if matches!(event, Event::Batch(_)) {
                     handoff.drop_current();
@@ -190,7 +207,7 @@ impl Writer<'_> {
                 let more = self.done(unit, result)?;
                 at += 1;
                 if !more {
-                    return Ok(at == units.len());
+                    return Ok(Ended::AfterUnit(at));
                 }
                 continue;
             }
@@ -198,7 +215,7 @@ impl Writer<'_> {
             match event {
                 Event::Batch(batch) => {
                     if !self.take(unit.file, batch)? {
-                        return Ok(false);
+                        return Ok(Ended::InUnit(at));
                     }
                 }
                 Event::Done(result) => {
@@ -206,20 +223,33 @@ impl Writer<'_> {
                     at += 1;
                     first = true;
                     if !more {
-                        return Ok(at == units.len());
+                        return Ok(Ended::AfterUnit(at));
                     }
                 }
             }
         }
-        Ok(true)
+        Ok(Ended::AfterUnit(at))
+    }
+
+    fn start(&mut self) -> Result<(), LocalError> {
+        match self.columns.take() {
+            Some(columns) => self.sink.columns(&columns).map_err(LocalError::Write),
+            None => Ok(()),
+        }
+    }
+
+    fn write(&mut self, rows: &[Vec<Value>]) -> Result<(), LocalError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.start()?;
+        self.sink.rows(rows).map_err(LocalError::Write)
     }
 
     /// Writes a batch of the rows of a unit of file `file`. `Ok(false)`: no more are wanted.
     fn take(&mut self, file: usize, batch: Batch) -> Result<bool, LocalError> {
         let rows = self.rows.push(batch.rows);
-        if !rows.is_empty() {
-            self.sink.rows(&rows).map_err(LocalError::Write)?;
-        }
+        self.write(&rows)?;
         // Under --strict, the malformed line read after the rows.
         if let Some(first) = batch.malformed.into_iter().next() {
             return Err(LocalError::Strict {
@@ -256,6 +286,16 @@ impl Writer<'_> {
         self.total.absorb(result);
         Ok(more)
     }
+}
+
+/// Where the writing ended.
+enum Ended {
+    /// After the rows of the units before this one: every unit when it is their number.
+    AfterUnit(usize),
+    /// Inside this unit, whose reader was stopped.
+    InUnit(usize),
+    /// A reader panicked.
+    Stopped,
 }
 
 /// What the writer gets next of the unit being written.
@@ -357,14 +397,20 @@ impl Handoff {
         }
     }
 
-    /// Unit `index` was read (or failed).
+    /// Unit `index` was read (or failed, or stopped). A stopped run keeps it too: the unit
+    /// being written when a `limit` filled is counted in the statistics.
     fn finish(&self, index: usize, result: Result<UnitResult, InputError>) {
         let mut state = self.lock();
-        state.failed |= result.is_err();
-        if !Self::dropped(&state, index) {
+        if index >= state.current && state.redone != Some(index) {
+            state.failed |= result.is_err();
             state.slots.entry(index).or_default().done = Some(result);
         }
         self.wake.notify_all();
+    }
+
+    /// What unit `index`'s reader ended with, once the readers are done.
+    fn take_done(&self, index: usize) -> Option<Result<UnitResult, InputError>> {
+        self.lock().slots.get_mut(&index)?.done.take()
     }
 
     fn stop(&self) {
@@ -665,6 +711,21 @@ mod tests {
             assert!(run.statistics.records_scanned < 20_000, "{query}");
             assert!(run.statistics.stopped_at_limit, "{query}");
         }
+        // A limit that fills inside a unit: the summary counts what was read up to there,
+        // malformed lines included.
+        let mut text = records(0..20_000);
+        text.insert_str(text.find('\n').unwrap() + 1, "bogus\n");
+        std::fs::write(dir.path().join("a.log"), text).unwrap();
+        let mut sink = Collect::default();
+        let query = "fields srcAddr, bytes | dedup srcAddr | limit 3";
+        let run = written(&opts, query, &mut sink).unwrap();
+        assert_eq!(sink.rows.len(), 3);
+        let s = &run.statistics;
+        assert!(s.stopped_at_limit);
+        assert!((3..20_000).contains(&s.records_scanned), "{s:?}");
+        assert_eq!(s.records_matched, s.records_scanned);
+        assert!(s.bytes_scanned > 0);
+        assert_eq!((s.malformed_lines, s.malformed_examples[0].line), (1, 2));
         // A limit full at the last row stopped nothing.
         let small = dir.path().join("small.log");
         std::fs::write(&small, records(0..10)).unwrap();
@@ -734,6 +795,7 @@ mod tests {
         let err = written(&opts, "fields srcAddr", &mut sink).unwrap_err();
         assert!(matches!(err, LocalError::Input(_)), "{err}");
         assert!(err.to_string().contains("b.log.gz"), "{err}");
+        assert_eq!(sink.columns, ["srcAddr"]);
         // a.log's rows, and those of b.log.gz read before the cut; none of c.log's.
         let a = (0..3000).map(|i| format!("10.0.{}.{}", i % 7, i % 250));
         let firsts: Vec<String> = sink
@@ -748,6 +810,38 @@ mod tests {
             "{}",
             sink.rows.len()
         );
+        // A run that fails before its first row writes nothing, not even the columns.
+        let only = dir.path().join("only.log.gz");
+        gzip(&only, &records(0..10));
+        let bytes = std::fs::read(&only).unwrap();
+        std::fs::write(&only, &bytes[..bytes.len() - 20]).unwrap();
+        let mut sink = Collect::default();
+        let err = written(&options(vec![only], u64::MAX), "fields srcAddr", &mut sink);
+        assert!(matches!(err, Err(LocalError::Input(_))));
+        assert!(sink.columns.is_empty() && sink.calls == 0);
+    }
+
+    /// A unit the writer reads again itself may still fail in its own thread; that failure is
+    /// not the run's, and the other threads go on taking units.
+    #[test]
+    fn a_failure_of_a_unit_read_again_is_dropped() {
+        let handoff = Handoff::default();
+        let batch = || Batch {
+            rows: Vec::new(),
+            malformed: Vec::new(),
+        };
+        handoff.begin(0, None);
+        assert!(handoff.send(0, batch()));
+        assert!(matches!(handoff.next(), Some((None, Event::Batch(_)))));
+        handoff.drop_current();
+        assert!(!handoff.send(0, batch()));
+        handoff.finish(0, Err(InputError::NotFound { path: "x".into() }));
+        assert!(handoff.open());
+        assert!(handoff.take_done(0).is_none());
+        // A failure in its turn is kept, and stops the taking of units.
+        handoff.finish(1, Err(InputError::NotFound { path: "y".into() }));
+        assert!(!handoff.open());
+        assert!(matches!(handoff.next(), Some((None, Event::Done(Err(_))))));
     }
 
     /// A query with `stats`, or asking for records, is not written as read.
