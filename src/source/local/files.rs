@@ -7,6 +7,7 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
@@ -281,13 +282,14 @@ fn line_text(bytes: &[u8]) -> LineText<'_> {
     std::str::from_utf8(bytes).map_err(|_| bytes)
 }
 
-/// Calls `f` for each line of the unit (without its `\n`), with the number of bytes consumed
-/// so far (for progress). A chunk owns the lines that start inside its range.
+/// Calls `f` for each line of the unit (without its `\n`), and `progress` with the number
+/// of bytes read at each read (up to a MiB); the reading stops when `progress` says so. A
+/// chunk owns the lines that start inside its range.
 pub fn for_each_line(
     file: &InputFile,
     range: Option<(u64, u64)>,
     mut f: impl FnMut(LineText<'_>),
-    mut progress: impl FnMut(u64),
+    mut progress: impl FnMut(u64) -> ControlFlow<()>,
 ) -> Result<(), InputError> {
     let unreadable = |source| InputError::Unreadable {
         path: file.path.clone(),
@@ -346,7 +348,7 @@ fn split_lines(
     end: Option<u64>,
     mut skip_first: bool,
     f: &mut impl FnMut(LineText<'_>),
-    progress: &mut impl FnMut(u64),
+    progress: &mut impl FnMut(u64) -> ControlFlow<()>,
 ) -> io::Result<()> {
     let mut buf = vec![0u8; READ_BUFFER];
     let mut filled = 0;
@@ -376,7 +378,9 @@ fn split_lines(
                 other => break other?,
             }
         };
-        progress(n as u64);
+        if progress(n as u64).is_break() {
+            return Ok(());
+        }
         if n == 0 {
             let last_is_ours = end.is_none_or(|e| pos < e);
             if filled > 0 && last_is_ours && !skip_first {
@@ -557,7 +561,7 @@ mod tests {
             &file,
             range,
             |l| out.push(l.map_or_else(|b| String::from_utf8_lossy(b).into_owned(), str::to_owned)),
-            |_| {},
+            |_| ControlFlow::Continue(()),
         )
         .unwrap();
         out
@@ -649,7 +653,7 @@ mod tests {
             &file,
             None,
             |l| out.push(l.map_or_else(|b| String::from_utf8_lossy(b).into_owned(), str::to_owned)),
-            |_| {},
+            |_| ControlFlow::Continue(()),
         )
         .unwrap();
         assert_eq!(out, vec!["one", "two", "three"]);
@@ -664,7 +668,7 @@ mod tests {
         let bytes = enc.finish().unwrap();
         std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
         let file = sniff(&path, 0).unwrap();
-        let err = for_each_line(&file, None, |_| {}, |_| {}).unwrap_err();
+        let err = for_each_line(&file, None, |_| {}, |_| ControlFlow::Continue(())).unwrap_err();
         assert!(matches!(err, InputError::BadGzip { .. }), "{err}");
     }
 

@@ -13,7 +13,9 @@ pub mod parquet;
 pub mod value;
 mod written;
 
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -830,9 +832,9 @@ impl RunContext<'_> {
         };
         // With `emit`, rows leave in batches; once the run wants no more, the rest of the unit
         // is passed over.
-        let mut stopped = false;
+        let stopped = Cell::new(false);
         let mut handle_line = |line: files::LineText<'_>, result: &mut UnitResult| {
-            if stopped {
+            if stopped.get() {
                 return;
             }
             read_line(line, result);
@@ -853,7 +855,7 @@ impl RunContext<'_> {
                         Vec::new()
                     },
                 };
-                stopped = !(emit.send)(batch);
+                stopped.set(!(emit.send)(batch));
             }
         };
         // A gzip file that fits the thread's budget is decompressed whole (see `inflate`).
@@ -875,7 +877,14 @@ impl RunContext<'_> {
                     file,
                     unit.range,
                     |line| handle_line(line, &mut result),
-                    |n| self.progress.advance(n),
+                    |n| {
+                        self.progress.advance(n);
+                        if stopped.get() {
+                            ControlFlow::Break(())
+                        } else {
+                            ControlFlow::Continue(())
+                        }
+                    },
                 )?;
             }
             Layout::Messages => {

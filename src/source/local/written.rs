@@ -735,6 +735,37 @@ mod tests {
         assert!(!run.statistics.stopped_at_limit);
     }
 
+    /// A `limit` stops the reading of the file being read too: a gzip file too large to be
+    /// decompressed whole is not read to its end.
+    #[test]
+    fn a_limit_stops_the_reading_of_a_large_gzip_file() {
+        struct Count(std::sync::atomic::AtomicU64);
+        impl crate::source::local::Progress for Count {
+            fn advance(&self, bytes: u64) {
+                self.0.fetch_add(bytes, Ordering::Relaxed);
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log.gz");
+        let text = records(0..100_000);
+        gzip(&path, &text);
+        let mut opts = options(vec![path], u64::MAX);
+        // Too little memory to decompress it whole: it is streamed.
+        opts.memory_limit = Some(1024);
+        let count = Count(0.into());
+        let mut sink = Collect::default();
+        let query = "fields srcAddr | dedup srcAddr | limit 3";
+        let run = run_writing(&opts, &spec(query), Window::default(), &count, &mut sink).unwrap();
+        assert_eq!(sink.rows.len(), 3);
+        assert!(run.unwrap().statistics.stopped_at_limit);
+        let read = count.0.load(Ordering::Relaxed);
+        assert!(
+            read > 0 && read < text.len() as u64 / 2,
+            "{read} of {}",
+            text.len()
+        );
+    }
+
     /// However far the readers get ahead of a slow writer, the rows waiting stay within
     /// `HELD_ROWS` and a batch a thread.
     #[test]
