@@ -3,7 +3,7 @@
 Run by bench/run with the Python of the benchmark's virtualenv (bench/out/venv), which has
 duckdb; it is not meant to be run by hand, though it can be:
 
-    python duckdb_side.py query --task stats|few|top|count --input PATH_OR_GLOB --header true|false
+    python duckdb_side.py query --task stats|few|top|count|list --input PATH_OR_GLOB --header true|false
                               --out OUT.csv --threads N
       Answers the task over the flow-log files with DuckDB and writes the rows to OUT.csv.
       Prints {"seconds": S} on stdout: the time from connecting to the end of the COPY, i.e.
@@ -64,6 +64,7 @@ SQL = {
     "FROM {src} WHERE log_status = 'OK' GROUP BY interface_id, dstport, protocol "
     "ORDER BY bytes DESC, interface_id, dstport, protocol LIMIT 10",
     "count": "SELECT COUNT(*) AS records FROM {src}",
+    "list": "SELECT srcaddr, dstaddr, bytes FROM {src}",
 }
 
 # The key columns of each grouped task's answer, as `compare` reads them.
