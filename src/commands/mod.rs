@@ -387,7 +387,14 @@ fn write_local_rows(
         run = match output.format {
             OutputFormat::Json => {
                 let mut rows = render::JsonRows::new(out);
-                let run = local::run_writing(options, spec, window, &*reporter, &mut rows)?;
+                let run = local::run_writing(
+                    options,
+                    spec,
+                    window,
+                    &*reporter,
+                    &render::json_rows,
+                    &mut rows,
+                )?;
                 if run.is_some() {
                     rows.finish().map_err(local::LocalError::Write)?;
                 }
@@ -395,7 +402,14 @@ fn write_local_rows(
             }
             _ => {
                 let mut rows = csv_out::CsvRows::new(out);
-                local::run_writing(options, spec, window, &*reporter, &mut rows)?
+                local::run_writing(
+                    options,
+                    spec,
+                    window,
+                    &*reporter,
+                    &csv_out::csv_rows,
+                    &mut rows,
+                )?
             }
         };
         Ok(())

@@ -26,47 +26,42 @@ pub fn write_query_csv(output: &QueryOutput, mut out: impl std::io::Write) -> st
     let mut header = RowWriter::default();
     header.header(&output.table.columns);
     out.write_all(&header.out)?;
-    output.try_for_each_rendered(
-        |rows| {
-            let mut w = RowWriter::default();
-            for row in rows {
-                w.row(row);
-            }
-            Ok(w.out)
-        },
-        |bytes| out.write_all(bytes),
-    )
+    output.try_for_each_rendered(|rows| csv_rows(&[], rows), |bytes| out.write_all(bytes))
+}
+
+/// Rows as CSV lines (the columns are the header's, written apart): what `CsvRows` writes.
+pub fn csv_rows(
+    _columns: &[String],
+    rows: &mut dyn Iterator<Item = &[Value]>,
+) -> std::io::Result<Vec<u8>> {
+    let mut w = RowWriter::default();
+    for row in rows {
+        w.row(row);
+    }
+    Ok(w.out)
 }
 
 /// Rows written as CSV as they come, after a header row (see `write_query_csv`): the sink of
 /// a run that writes its rows as it reads them.
 pub struct CsvRows<W> {
     out: W,
-    w: RowWriter,
 }
 
 impl<W: std::io::Write> CsvRows<W> {
     pub fn new(out: W) -> Self {
-        CsvRows {
-            out,
-            w: RowWriter::default(),
-        }
+        CsvRows { out }
     }
 }
 
 impl<W: std::io::Write> RowSink for CsvRows<W> {
     fn columns(&mut self, columns: &[String]) -> std::io::Result<()> {
-        self.w.out.clear();
-        self.w.header(columns);
-        self.out.write_all(&self.w.out)
+        let mut header = RowWriter::default();
+        header.header(columns);
+        self.out.write_all(&header.out)
     }
 
-    fn rows(&mut self, rows: &[Vec<Value>]) -> std::io::Result<()> {
-        self.w.out.clear();
-        for row in rows {
-            self.w.row(row);
-        }
-        self.out.write_all(&self.w.out)
+    fn write(&mut self, rendered: &[u8]) -> std::io::Result<()> {
+        self.out.write_all(rendered)
     }
 }
 

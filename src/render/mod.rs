@@ -45,14 +45,18 @@ pub fn write_query_json(output: &QueryOutput, out: &mut dyn Write) -> io::Result
     let columns = &output.table.columns;
     output.try_for_each_rendered(
         |rows| json_rows(columns, rows),
-        |bytes| array.write_rendered(bytes),
+        |bytes| array.write_rows(bytes),
     )?;
     array.finish()
 }
 
 /// Each row as an element of a pretty JSON array: after a comma, on its own lines, indented
 /// one level (a JSON text has no raw newline inside a string, so lines are safe to indent).
-fn json_rows(columns: &[String], rows: &mut dyn Iterator<Item = &[Value]>) -> io::Result<Vec<u8>> {
+/// What `JsonRows` writes.
+pub fn json_rows(
+    columns: &[String],
+    rows: &mut dyn Iterator<Item = &[Value]>,
+) -> io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     for values in rows {
         let row = serde_json::to_string_pretty(&KeyedRow::new(columns, values))?;
@@ -69,17 +73,12 @@ fn json_rows(columns: &[String], rows: &mut dyn Iterator<Item = &[Value]>) -> io
 /// run that writes its rows as it reads them.
 pub struct JsonRows<'a> {
     out: &'a mut dyn Write,
-    columns: Vec<String>,
     empty: bool,
 }
 
 impl<'a> JsonRows<'a> {
     pub fn new(out: &'a mut dyn Write) -> Self {
-        JsonRows {
-            out,
-            columns: Vec::new(),
-            empty: true,
-        }
+        JsonRows { out, empty: true }
     }
 
     fn start(&mut self) -> io::Result<()> {
@@ -87,7 +86,7 @@ impl<'a> JsonRows<'a> {
     }
 
     /// Writes rows rendered by `json_rows`; the first row has no comma before it.
-    fn write_rendered(&mut self, bytes: &[u8]) -> io::Result<()> {
+    fn write_rows(&mut self, bytes: &[u8]) -> io::Result<()> {
         let bytes = match bytes.split_first() {
             Some((_, rest)) if self.empty => rest,
             _ => bytes,
@@ -104,14 +103,12 @@ impl<'a> JsonRows<'a> {
 }
 
 impl RowSink for JsonRows<'_> {
-    fn columns(&mut self, columns: &[String]) -> io::Result<()> {
-        self.columns = columns.to_vec();
+    fn columns(&mut self, _columns: &[String]) -> io::Result<()> {
         self.start()
     }
 
-    fn rows(&mut self, rows: &[Vec<Value>]) -> io::Result<()> {
-        let bytes = json_rows(&self.columns, &mut rows.iter().map(Vec::as_slice))?;
-        self.write_rendered(&bytes)
+    fn write(&mut self, rendered: &[u8]) -> io::Result<()> {
+        self.write_rows(rendered)
     }
 }
 

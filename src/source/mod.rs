@@ -347,11 +347,16 @@ impl QueryOutput {
     }
 }
 
+/// Renders rows of the given columns to the bytes a `RowSink` writes. It may be called on any
+/// thread, for runs of consecutive rows; the bytes of the runs are written in order.
+pub type Render<'a> =
+    dyn Fn(&[String], &mut dyn Iterator<Item = &[Value]>) -> std::io::Result<Vec<u8>> + Sync + 'a;
+
 /// Where a run that writes rows as it reads them puts them, instead of returning them: the
-/// columns once, then the rows in order.
+/// columns once, then the rows, rendered, in order.
 pub trait RowSink {
     fn columns(&mut self, columns: &[String]) -> std::io::Result<()>;
-    fn rows(&mut self, rows: &[Vec<Value>]) -> std::io::Result<()>;
+    fn write(&mut self, rendered: &[u8]) -> std::io::Result<()>;
 }
 
 /// The inclusive time window a run covers, in epoch seconds; either end may be open.

@@ -1626,6 +1626,11 @@ impl RawRows {
         Ok(RawRows { post, shown })
     }
 
+    /// Whether rows come out as they go in: no command after the record stage.
+    pub fn passes_through(&self) -> bool {
+        self.post.is_empty()
+    }
+
     /// The columns of the rows that come out.
     pub fn columns(&self) -> &[String] {
         &self.shown.columns

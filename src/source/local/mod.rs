@@ -115,8 +115,9 @@ pub fn run(
     execute(&ctx, options.strict, &units, skipped)
 }
 
-/// Runs one query and writes its rows to `sink` in input order as they are read, holding a
-/// few thousand rows, not the answer; the run's answer then has the columns and no rows.
+/// Runs one query and writes its rows, rendered by `render`, to `sink` in input order as they
+/// are read, holding a few thousand rows, not the answer; the run's answer then has the
+/// columns and no rows.
 /// `Ok(None)` when the query has `stats` or asks for records: those answers come from `run`
 /// (whose `stats` answers are made as they are written, with `LocalOptions::stream`).
 pub fn run_writing(
@@ -124,6 +125,7 @@ pub fn run_writing(
     spec: &QuerySpec,
     window: Window,
     progress: &dyn Progress,
+    render: &crate::source::Render<'_>,
     sink: &mut dyn crate::source::RowSink,
 ) -> Result<Option<LocalRun>, LocalError> {
     let shapes = shapes_for(std::slice::from_ref(spec), &options.format)?;
@@ -133,7 +135,7 @@ pub fn run_writing(
     let (files, skipped) = files::discover(&options.inputs)?;
     let units = files::units(&files, options.chunk_bytes);
     let ctx = RunContext::for_files(options, &files, &shapes, &units, window, progress);
-    written::execute(&ctx, options.strict, &units, skipped, sink).map(Some)
+    written::execute(&ctx, options.strict, &units, skipped, render, sink).map(Some)
 }
 
 /// The limit of one thread's groups of one query: every thread that gets a unit of work holds
@@ -512,17 +514,27 @@ struct StartLayout {
 
 /// Raw rows in the order read, and under --strict the malformed line read after them.
 struct Batch {
+    /// The rows, unless they were rendered.
     rows: Vec<RawRow>,
+    /// The rows rendered, by a reader of a query whose rows go out as they are.
+    rendered: Option<std::io::Result<Vec<u8>>>,
+    /// How many rows, rendered or not.
+    len: usize,
     malformed: Vec<Malformed>,
 }
 
 /// The rows a unit gathers before they leave it (see `Emit`).
 const BATCH_ROWS: usize = if cfg!(test) { 16 } else { 4096 };
 
+/// Renders a batch of raw rows (see `Emit`).
+type RenderRaw<'a> = dyn Fn(&[RawRow]) -> std::io::Result<Vec<u8>> + Sync + 'a;
+
 /// Where a unit's raw rows go while it is read, for a run that writes them as they come (a
-/// single query without `stats`): `send` takes a batch and says whether more are wanted.
+/// single query without `stats`): `send` takes a batch and says whether more are wanted. With
+/// `render`, the rows leave rendered (no command after the record stage changes them).
 struct Emit<'a> {
     send: &'a mut dyn FnMut(Batch) -> bool,
+    render: Option<&'a RenderRaw<'a>>,
     strict: bool,
 }
 
@@ -847,8 +859,14 @@ impl RunContext<'_> {
             // Under --strict a malformed line goes out at once, after the rows before it.
             let bad = emit.strict && !result.statistics.malformed_examples.is_empty();
             if bad || rows.len() >= BATCH_ROWS {
+                let mut rows = std::mem::take(rows);
+                let len = rows.len();
+                // Rendered here, the rows are also freed on the thread that made them.
+                let rendered = emit.render.map(|render| render(&std::mem::take(&mut rows)));
                 let batch = Batch {
-                    rows: std::mem::take(rows),
+                    rows,
+                    rendered,
+                    len,
                     malformed: if bad {
                         std::mem::take(&mut result.statistics.malformed_examples)
                     } else {

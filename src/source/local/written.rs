@@ -17,10 +17,10 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
-use super::eval::{Partial, RawRows};
+use super::eval::{Partial, RawRow, RawRows};
 use super::files::{InputError, Unit};
 use super::{Batch, Emit, LocalError, LocalRun, RunContext, StartLayout, UnitResult};
-use crate::source::{Malformed, QueryOutput, RowSink, Table, Value};
+use crate::source::{Malformed, QueryOutput, Render, RowSink, Table, Value};
 
 /// Rows waiting to be written, besides those of the unit being written, past which the threads
 /// reading later units wait (and the rows of the unit being written, past which its thread
@@ -28,15 +28,24 @@ use crate::source::{Malformed, QueryOutput, RowSink, Table, Value};
 const HELD_ROWS: usize = if cfg!(test) { 64 } else { 1 << 16 };
 
 /// Reads the units with the pool's threads and writes the rows of the run's one query, which
-/// has no `stats`, to `sink` in input order.
+/// has no `stats`, rendered by `render`, to `sink` in input order.
 pub(super) fn execute(
     ctx: &RunContext<'_>,
     strict: bool,
     units: &[Unit],
     skipped: usize,
+    render: &Render<'_>,
     sink: &mut dyn RowSink,
 ) -> Result<LocalRun, LocalError> {
-    execute_with(&Handoff::default(), ctx, strict, units, skipped, sink)
+    execute_with(
+        &Handoff::default(),
+        ctx,
+        strict,
+        units,
+        skipped,
+        render,
+        sink,
+    )
 }
 
 fn execute_with(
@@ -45,10 +54,15 @@ fn execute_with(
     strict: bool,
     units: &[Unit],
     skipped: usize,
+    render: &Render<'_>,
     sink: &mut dyn RowSink,
 ) -> Result<LocalRun, LocalError> {
     let rows = RawRows::new(&ctx.shapes[0])?;
     let columns = rows.columns().to_vec();
+    // Rows that no command after the record stage changes are rendered by the readers, on
+    // every core; others by the writer, after the commands.
+    let render_raw = |rows: &[RawRow]| render(&columns, &mut rows.iter().map(|r| &r.values[..]));
+    let readers_render = rows.passes_through().then_some(&render_raw as _);
     let next = AtomicUsize::new(0);
     let read = |_: rayon::BroadcastContext<'_>| {
         let _stop = StopOnPanic(handoff);
@@ -66,6 +80,7 @@ fn execute_with(
                 let mut send = |batch| handoff.send(index, batch);
                 let mut emit = Emit {
                     send: &mut send,
+                    render: readers_render,
                     strict,
                 };
                 ctx.process(unit, Vec::new(), &mut inflater, start, Some(&mut emit))
@@ -77,7 +92,9 @@ fn execute_with(
     let mut writer = Writer {
         rows,
         sink,
-        columns: Some(columns.clone()),
+        render,
+        columns: columns.clone(),
+        started: false,
         strict,
         lines_before: HashMap::new(),
         examples: Vec::new(),
@@ -144,9 +161,11 @@ fn execute_with(
 struct Writer<'a> {
     rows: RawRows,
     sink: &'a mut dyn RowSink,
-    /// The columns, until they are written: with the first rows, or at the end. A run that
-    /// fails before its first row writes nothing.
-    columns: Option<Vec<String>>,
+    render: &'a Render<'a>,
+    columns: Vec<String>,
+    /// Whether the columns were written: with the first rows, or at the end. A run that fails
+    /// before its first row writes nothing.
+    started: bool,
     strict: bool,
     /// Lines of each file (by index) in its units written so far: a chunk's line numbers
     /// count from the chunk.
@@ -198,6 +217,7 @@ impl Writer<'_> {
                 };
                 let mut emit = Emit {
                     send: &mut send,
+                    render: None,
                     strict,
                 };
                 let result = ctx.process(unit, Vec::new(), &mut None, start, Some(&mut emit))?;
@@ -232,24 +252,40 @@ impl Writer<'_> {
     }
 
     fn start(&mut self) -> Result<(), LocalError> {
-        match self.columns.take() {
-            Some(columns) => self.sink.columns(&columns).map_err(LocalError::Write),
-            None => Ok(()),
+        if !self.started {
+            self.started = true;
+            self.sink
+                .columns(&self.columns)
+                .map_err(LocalError::Write)?;
         }
+        Ok(())
     }
 
     fn write(&mut self, rows: &[Vec<Value>]) -> Result<(), LocalError> {
         if rows.is_empty() {
             return Ok(());
         }
+        let rendered = (self.render)(&self.columns, &mut rows.iter().map(Vec::as_slice));
+        self.write_rendered(rendered)
+    }
+
+    fn write_rendered(&mut self, rendered: std::io::Result<Vec<u8>>) -> Result<(), LocalError> {
         self.start()?;
-        self.sink.rows(rows).map_err(LocalError::Write)
+        let rendered = rendered.map_err(LocalError::Write)?;
+        self.sink.write(&rendered).map_err(LocalError::Write)
     }
 
     /// Writes a batch of the rows of a unit of file `file`. `Ok(false)`: no more are wanted.
     fn take(&mut self, file: usize, batch: Batch) -> Result<bool, LocalError> {
-        let rows = self.rows.push(batch.rows);
-        self.write(&rows)?;
+        if let Some(rendered) = batch.rendered {
+            // Rows no command changes: as the reader rendered them.
+            if batch.len > 0 {
+                self.write_rendered(rendered)?;
+            }
+        } else {
+            let rows = self.rows.push(batch.rows);
+            self.write(&rows)?;
+        }
         // Under --strict, the malformed line read after the rows.
         if let Some(first) = batch.malformed.into_iter().next() {
             return Err(LocalError::Strict {
@@ -275,7 +311,13 @@ impl Writer<'_> {
         } else {
             Vec::new()
         };
-        let more = self.take(unit.file, Batch { rows, malformed })?;
+        let batch = Batch {
+            len: rows.len(),
+            rows,
+            rendered: None,
+            malformed,
+        };
+        let more = self.take(unit.file, batch)?;
         let before = self.lines_before.entry(unit.file).or_insert(0);
         self.examples.extend(examples.into_iter().map(|mut m| {
             m.line += *before;
@@ -371,7 +413,7 @@ impl Handoff {
         if Self::dropped(&state, index) {
             return false;
         }
-        let n = batch.rows.len();
+        let n = batch.len;
         if index != state.current {
             state.held += n;
         }
@@ -429,7 +471,7 @@ impl Handoff {
             let current = state.current;
             if let Some(slot) = state.slots.get_mut(&current) {
                 if let Some(batch) = slot.batches.pop_front() {
-                    slot.rows -= batch.rows.len();
+                    slot.rows -= batch.len;
                     let start = slot.start.clone();
                     self.wake.notify_all();
                     return Some((start, Event::Batch(batch)));
@@ -488,7 +530,7 @@ mod tests {
     };
     use crate::source::{Statistics, Value, Window};
 
-    /// What a run wrote; the `fail_at`th call to `rows` fails.
+    /// What a run wrote, the rows rendered by `render`; the `fail_at`th write fails.
     #[derive(Default)]
     struct Collect {
         columns: Vec<String>,
@@ -498,13 +540,37 @@ mod tests {
         pause: Option<std::time::Duration>,
     }
 
+    /// Renders each row as one line of its values, tagged with their kinds (the tests' values
+    /// hold no newline), for `Collect` to take apart.
+    fn render(
+        _columns: &[String],
+        rows: &mut dyn Iterator<Item = &[Value]>,
+    ) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        for row in rows {
+            let fields: Vec<String> = row
+                .iter()
+                .map(|v| match v {
+                    Value::Int(n) => format!("i{n}"),
+                    Value::Str(s) => format!("s{s}"),
+                    Value::Null => "n".to_owned(),
+                    Value::Time(ms) => format!("t{ms}"),
+                    Value::Float(x) => format!("f{}", x.to_bits()),
+                })
+                .collect();
+            out.extend_from_slice(fields.join("\t").as_bytes());
+            out.push(b'\n');
+        }
+        Ok(out)
+    }
+
     impl RowSink for Collect {
         fn columns(&mut self, columns: &[String]) -> std::io::Result<()> {
             self.columns = columns.to_vec();
             Ok(())
         }
 
-        fn rows(&mut self, rows: &[Vec<Value>]) -> std::io::Result<()> {
+        fn write(&mut self, rendered: &[u8]) -> std::io::Result<()> {
             self.calls += 1;
             if self.fail_at == Some(self.calls) {
                 return Err(std::io::Error::other("stop"));
@@ -512,7 +578,21 @@ mod tests {
             if let Some(pause) = self.pause {
                 std::thread::sleep(pause);
             }
-            self.rows.extend_from_slice(rows);
+            let text = std::str::from_utf8(rendered).unwrap();
+            for line in text.lines() {
+                let row = line
+                    .split('\t')
+                    .map(|f| match f.split_at(1) {
+                        ("i", n) => Value::Int(n.parse().unwrap()),
+                        ("s", s) => Value::Str(s.into()),
+                        ("n", "") => Value::Null,
+                        ("t", ms) => Value::Time(ms.parse().unwrap()),
+                        ("f", bits) => Value::Float(f64::from_bits(bits.parse().unwrap())),
+                        _ => panic!("cannot read back {f}"),
+                    })
+                    .collect();
+                self.rows.push(row);
+            }
             Ok(())
         }
     }
@@ -568,8 +648,15 @@ mod tests {
         query: &str,
         sink: &mut Collect,
     ) -> Result<LocalRun, LocalError> {
-        run_writing(opts, &spec(query), Window::default(), &NoProgress, sink)
-            .map(|run| run.expect("a query without stats is written"))
+        run_writing(
+            opts,
+            &spec(query),
+            Window::default(),
+            &NoProgress,
+            &render,
+            sink,
+        )
+        .map(|run| run.expect("a query without stats is written"))
     }
 
     fn gzip(path: &Path, text: &str) {
@@ -755,7 +842,15 @@ mod tests {
         let count = Count(0.into());
         let mut sink = Collect::default();
         let query = "fields srcAddr | dedup srcAddr | limit 3";
-        let run = run_writing(&opts, &spec(query), Window::default(), &count, &mut sink).unwrap();
+        let run = run_writing(
+            &opts,
+            &spec(query),
+            Window::default(),
+            &count,
+            &render,
+            &mut sink,
+        );
+        let run = run.unwrap();
         assert_eq!(sink.rows.len(), 3);
         assert!(run.unwrap().statistics.stopped_at_limit);
         let read = count.0.load(Ordering::Relaxed);
@@ -791,7 +886,7 @@ mod tests {
             pause: Some(std::time::Duration::from_micros(100)),
             ..Collect::default()
         };
-        execute_with(&handoff, &ctx, false, &units, 0, &mut sink).unwrap();
+        execute_with(&handoff, &ctx, false, &units, 0, &render, &mut sink).unwrap();
         assert_eq!(sink.rows.len(), 30_000);
         let peak = handoff.lock().peak;
         let threads = rayon::current_num_threads();
@@ -859,6 +954,8 @@ mod tests {
         let handoff = Handoff::default();
         let batch = || Batch {
             rows: Vec::new(),
+            rendered: None,
+            len: 0,
             malformed: Vec::new(),
         };
         handoff.begin(0, None);
@@ -889,7 +986,14 @@ mod tests {
             ..spec("fields srcAddr")
         };
         for spec in [stats, records] {
-            let run = run_writing(&opts, &spec, Window::default(), &NoProgress, &mut sink);
+            let run = run_writing(
+                &opts,
+                &spec,
+                Window::default(),
+                &NoProgress,
+                &render,
+                &mut sink,
+            );
             assert!(run.unwrap().is_none());
         }
         assert!(sink.columns.is_empty() && sink.calls == 0);

@@ -247,6 +247,11 @@ impl Post {
         })
     }
 
+    /// Whether there are no commands: rows come out as they go in, with the columns shown.
+    pub(super) fn is_empty(&self) -> bool {
+        self.stages.is_empty() && self.selection.is_none()
+    }
+
     /// Runs a row through the commands. A row is copied only if a command keeps it or adds
     /// to it.
     pub(super) fn push(&mut self, row: &[Value]) {
