@@ -507,7 +507,7 @@ fn files_index(files: &[InputFile], path: &str) -> usize {
 
 /// The layout a unit starts or ends with, and whether a header line gave it.
 #[derive(Debug, Clone, PartialEq)]
-struct StartLayout {
+struct ChunkLayout {
     format: Arc<LogFormat>,
     from_header: bool,
 }
@@ -545,7 +545,7 @@ struct UnitResult {
     lines: u64,
     layout_changed: bool,
     /// The layout in effect after the unit's last line.
-    end: Option<StartLayout>,
+    end: Option<ChunkLayout>,
     missing: Vec<(String, String)>,
 }
 
@@ -641,18 +641,16 @@ impl RunContext<'_> {
         })
     }
 
-    /// Reads one unit, folding its records into `partials` (the thread's so far); `inflater`
-    /// is the thread's, made when it first meets a gzip file.
     /// The layout a chunk after a file's first starts with: its file's header line's, or the
     /// run's default when the file has none.
-    fn chunk_start(&self, file: &InputFile) -> Result<StartLayout, InputError> {
+    fn chunk_start(&self, file: &InputFile) -> Result<ChunkLayout, InputError> {
         Ok(
             match files::first_line(file)?.as_deref().map(classify_line) {
-                Some(LineKind::Header(format)) => StartLayout {
+                Some(LineKind::Header(format)) => ChunkLayout {
                     format: Arc::new(format),
                     from_header: true,
                 },
-                _ => StartLayout {
+                _ => ChunkLayout {
                     format: Arc::clone(&self.default_format),
                     from_header: false,
                 },
@@ -660,15 +658,16 @@ impl RunContext<'_> {
         )
     }
 
-    /// Reads one unit into `partials` (this thread's, or fresh ones when empty). A chunk after
-    /// its file's first starts with `start` when given, else with `chunk_start`'s layout.
-    /// With `emit`, raw rows leave a batch at a time as they are read.
+    /// Reads one unit, folding its records into `partials` (the thread's so far, or fresh ones
+    /// when empty); `inflater` is the thread's, made when it first meets a gzip file. A chunk
+    /// after its file's first starts with `start` when given, else with `chunk_start`'s
+    /// layout. With `emit`, raw rows leave a batch at a time as they are read.
     fn process(
         &self,
         unit: &Unit,
         partials: Vec<Partial>,
         inflater: &mut Option<Inflater>,
-        start: Option<StartLayout>,
+        start: Option<ChunkLayout>,
         mut emit: Option<&mut Emit<'_>>,
     ) -> Result<UnitResult, InputError> {
         let file = &self.files[unit.file];
@@ -928,7 +927,7 @@ impl RunContext<'_> {
             }
         }
         result.lines = line_number;
-        result.end = Some(StartLayout {
+        result.end = Some(ChunkLayout {
             format: current,
             from_header,
         });

@@ -19,7 +19,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use super::eval::{Partial, RawRow, RawRows};
 use super::files::{InputError, Unit};
-use super::{Batch, Emit, LocalError, LocalRun, RunContext, StartLayout, UnitResult};
+use super::{Batch, ChunkLayout, Emit, LocalError, LocalRun, RunContext, UnitResult};
 use crate::source::{Malformed, QueryOutput, Render, RowSink, Table, Value};
 
 /// Rows waiting to be written, besides those of the unit being written, past which the threads
@@ -175,7 +175,7 @@ struct Writer<'a> {
     /// The statistics, matched records and missing fields of the units written.
     total: UnitResult,
     /// The layout the last unit written ended with.
-    end: Option<StartLayout>,
+    end: Option<ChunkLayout>,
 }
 
 impl Writer<'_> {
@@ -199,7 +199,7 @@ impl Writer<'_> {
                 return Err(e.into());
             }
             // (Whether a header line gave the layout only words messages.)
-            let format = |layout: Option<&StartLayout>| layout.map(|l| Arc::clone(&l.format));
+            let format = |layout: Option<&ChunkLayout>| layout.map(|l| Arc::clone(&l.format));
             if first && !unit.starts_file() && format(start.as_ref()) != format(self.end.as_ref()) {
                 // Read with the wrong layout (see the module's comment).
                 if matches!(event, Event::Batch(_)) {
@@ -374,7 +374,7 @@ struct State {
 #[derive(Default)]
 struct Slot {
     /// The layout a chunk after its file's first started with.
-    start: Option<StartLayout>,
+    start: Option<ChunkLayout>,
     batches: VecDeque<Batch>,
     rows: usize,
     done: Option<Result<UnitResult, InputError>>,
@@ -402,7 +402,7 @@ impl Handoff {
         state.stopped || index < state.current || state.redone == Some(index)
     }
 
-    fn begin(&self, index: usize, start: Option<StartLayout>) {
+    fn begin(&self, index: usize, start: Option<ChunkLayout>) {
         self.lock().slots.entry(index).or_default().start = start;
     }
 
@@ -462,7 +462,7 @@ impl Handoff {
 
     /// The next batch, or the end, of the unit being written, with the layout it started
     /// with; `None` once stopped. The end moves the turn to the next unit.
-    fn next(&self) -> Option<(Option<StartLayout>, Event)> {
+    fn next(&self) -> Option<(Option<ChunkLayout>, Event)> {
         let mut state = self.lock();
         loop {
             if state.stopped {
