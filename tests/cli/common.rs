@@ -40,6 +40,12 @@ pub fn json(cmd: &mut Command) -> Value {
     })
 }
 
+/// Runs the binary, expects success, and gives stdout as text.
+pub fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.assert().success().get_output().stdout.clone();
+    String::from_utf8(out).expect("stdout is UTF-8")
+}
+
 pub fn stderr_of(cmd: &mut Command) -> (i32, String) {
     let out = cmd.output().expect("the binary runs");
     (

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::common::{flowsift, json, sample, stderr_of};
+use crate::common::{flowsift, json, sample, stderr_of, stdout_of};
 
 const V5_HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status tcp-flags flow-direction";
 const SERVER: &str = "eni-0a1b2c3d4e5f60718";
@@ -338,15 +338,11 @@ fn interface_filter_and_csv() {
         .map(|e| e["interface_id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, vec![web]);
-    let out = flowsift()
-        .args(["ports", "-o", "csv", "--interface", web, "--input"])
-        .arg(sample())
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let csv = String::from_utf8(out).unwrap();
+    let csv = stdout_of(
+        flowsift()
+            .args(["ports", "-o", "csv", "--interface", web, "--input"])
+            .arg(sample()),
+    );
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{fixture, flowsift, json, sample, stderr_of};
+use crate::common::{fixture, flowsift, json, sample, stderr_of, stdout_of};
 
 const V2: &str = "flowlogs-reader/v2_records_cwl_messages.log";
 
@@ -22,33 +22,26 @@ fn json_rows_are_typed_and_keyed_by_field() {
 
 #[test]
 fn csv_and_table_outputs() {
-    let out = flowsift()
-        .args([
-            "query",
-            "-o",
-            "csv",
-            "fields interfaceId, dstPort | filter dstPort = 443",
-            "--input",
-        ])
-        .arg(fixture(V2))
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let csv = stdout_of(
+        flowsift()
+            .args([
+                "query",
+                "-o",
+                "csv",
+                "fields interfaceId, dstPort | filter dstPort = 443",
+                "--input",
+            ])
+            .arg(fixture(V2)),
+    );
     assert_eq!(
-        String::from_utf8(out).unwrap(),
+        csv,
         "interfaceId,dstPort\neni-102010ab,443\neni-102010cd,443\n"
     );
-    let out = flowsift()
-        .args(["query", "stats count(*) as n by interfaceId", "--input"])
-        .arg(fixture(V2))
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let table = String::from_utf8(out).unwrap();
+    let table = stdout_of(
+        flowsift()
+            .args(["query", "stats count(*) as n by interfaceId", "--input"])
+            .arg(fixture(V2)),
+    );
     assert!(
         table.contains("INTERFACEID") && table.contains("eni-4b118871"),
         "{table}"
@@ -301,15 +294,11 @@ fn listings_are_written_as_read_and_a_closed_pipe_is_success() {
         .collect();
     std::fs::write(&path, text).unwrap();
     let query = "fields srcAddr, bytes | filter bytes % 2 = 0";
-    let out = flowsift()
-        .args(["query", "-o", "csv", query, "--input"])
-        .arg(&path)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let csv = String::from_utf8(out).unwrap();
+    let csv = stdout_of(
+        flowsift()
+            .args(["query", "-o", "csv", query, "--input"])
+            .arg(&path),
+    );
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 100_001);
     assert_eq!(lines[0], "srcAddr,bytes");

@@ -26,7 +26,7 @@ use self::inflate::Inflater;
 use self::value::parse_i64;
 use crate::flow::{Field, LineKind, LogFormat, classify_line, normalize_epoch_s, split_tokens};
 use crate::insights::ast::Query;
-use crate::source::{Malformed, QueryOutput, Statistics, Window};
+use crate::source::{Malformed, QueryOutput, Statistics, Value, Window};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
@@ -520,6 +520,8 @@ struct Batch {
     rendered: Option<std::io::Result<Vec<u8>>>,
     /// How many rows, rendered or not.
     len: usize,
+    /// About the memory it holds: the bytes rendered, or the rows' values (not their text).
+    bytes: usize,
     malformed: Vec<Malformed>,
 }
 
@@ -862,10 +864,18 @@ impl RunContext<'_> {
                 let len = rows.len();
                 // Rendered here, the rows are also freed on the thread that made them.
                 let rendered = emit.render.map(|render| render(&std::mem::take(&mut rows)));
+                let bytes = match &rendered {
+                    Some(Ok(bytes)) => bytes.len(),
+                    _ => rows
+                        .iter()
+                        .map(|r| size_of::<RawRow>() + r.values.len() * size_of::<Value>())
+                        .sum(),
+                };
                 let batch = Batch {
                     rows,
                     rendered,
                     len,
+                    bytes,
                     malformed: if bad {
                         std::mem::take(&mut result.statistics.malformed_examples)
                     } else {

@@ -5,8 +5,8 @@
 //! The pool's threads take units in order, as in any run, and hand their rows over in batches
 //! ([`Handoff`]); the calling thread runs the commands after the record stage over them and
 //! writes them, each unit's after every row of the units before it. A thread reading a unit
-//! that is not the one being written waits once the rows waiting reach [`HELD_ROWS`], until its
-//! turn comes. Once a `limit` has let its rows through, reading stops.
+//! that is not the one being written waits once the rows waiting take [`HELD_BYTES`], until
+//! its turn comes. Once a `limit` has let its rows through, reading stops.
 //!
 //! A chunk of a plain file starts with the layout of its file's header line. When a header line
 //! inside an earlier chunk changed the layout, the chunk after it was read with the wrong one:
@@ -22,10 +22,11 @@ use super::files::{InputError, Unit};
 use super::{Batch, ChunkLayout, Emit, LocalError, LocalRun, RunContext, UnitResult};
 use crate::source::{Malformed, QueryOutput, Render, RowSink, Table, Value};
 
-/// Rows waiting to be written, besides those of the unit being written, past which the threads
-/// reading later units wait (and the rows of the unit being written, past which its thread
-/// waits). A row of three fields takes about 200 bytes.
-const HELD_ROWS: usize = if cfg!(test) { 64 } else { 1 << 16 };
+/// Bytes of rows waiting to be written, besides those of the unit being written, past which the
+/// threads reading later units wait (and of the unit being written, past which its thread
+/// waits). Rendered, a row of a listing takes 30-80 bytes: a thread can read a whole chunk of a
+/// plain file (32 MiB) ahead of the writer without waiting.
+const HELD_BYTES: usize = if cfg!(test) { 2048 } else { 32 << 20 };
 
 /// Reads the units with the pool's threads and writes the rows of the run's one query, which
 /// has no `stats`, rendered by `render`, to `sink` in input order.
@@ -313,6 +314,7 @@ impl Writer<'_> {
         };
         let batch = Batch {
             len: rows.len(),
+            bytes: 0,
             rows,
             rendered: None,
             malformed,
@@ -359,7 +361,7 @@ struct State {
     current: usize,
     /// Units being read or waiting their turn.
     slots: BTreeMap<usize, Slot>,
-    /// Rows waiting in the slots of units after the current one.
+    /// Bytes of the batches waiting in the slots of units after the current one.
     held: usize,
     /// The writer wants no more, or a reader panicked: every reader stops.
     stopped: bool,
@@ -367,7 +369,7 @@ struct State {
     failed: bool,
     /// The unit the writer reads again itself: what its thread sends is dropped.
     redone: Option<usize>,
-    /// The most rows that waited at once, in the current unit and after it.
+    /// The most bytes that waited at once, in the current unit and after it.
     peak: usize,
 }
 
@@ -376,7 +378,8 @@ struct Slot {
     /// The layout a chunk after its file's first started with.
     start: Option<ChunkLayout>,
     batches: VecDeque<Batch>,
-    rows: usize,
+    /// Bytes of the batches.
+    bytes: usize,
     done: Option<Result<UnitResult, InputError>>,
 }
 
@@ -413,14 +416,14 @@ impl Handoff {
         if Self::dropped(&state, index) {
             return false;
         }
-        let n = batch.len;
+        let n = batch.bytes;
         if index != state.current {
             state.held += n;
         }
         let slot = state.slots.entry(index).or_default();
-        slot.rows += n;
+        slot.bytes += n;
         slot.batches.push_back(batch);
-        let current = state.slots.get(&state.current).map_or(0, |s| s.rows);
+        let current = state.slots.get(&state.current).map_or(0, |s| s.bytes);
         state.peak = state.peak.max(state.held + current);
         self.wake.notify_all();
         loop {
@@ -428,11 +431,11 @@ impl Handoff {
                 return false;
             }
             let waiting = if index == state.current {
-                state.slots.get(&index).map_or(0, |s| s.rows)
+                state.slots.get(&index).map_or(0, |s| s.bytes)
             } else {
                 state.held
             };
-            if waiting <= HELD_ROWS {
+            if waiting <= HELD_BYTES {
                 return true;
             }
             state = self.wait(state);
@@ -471,7 +474,7 @@ impl Handoff {
             let current = state.current;
             if let Some(slot) = state.slots.get_mut(&current) {
                 if let Some(batch) = slot.batches.pop_front() {
-                    slot.rows -= batch.len;
+                    slot.bytes -= batch.bytes;
                     let start = slot.start.clone();
                     self.wake.notify_all();
                     return Some((start, Event::Batch(batch)));
@@ -501,8 +504,8 @@ impl Handoff {
 
     fn advance(state: &mut State) {
         state.current += 1;
-        let rows = state.slots.get(&state.current).map_or(0, |s| s.rows);
-        state.held -= rows;
+        let bytes = state.slots.get(&state.current).map_or(0, |s| s.bytes);
+        state.held -= bytes;
     }
 }
 
@@ -862,7 +865,7 @@ mod tests {
     }
 
     /// However far the readers get ahead of a slow writer, the rows waiting stay within
-    /// `HELD_ROWS` and a batch a thread.
+    /// `HELD_BYTES` and a batch a thread.
     #[test]
     fn rows_waiting_to_be_written_are_bounded() {
         let dir = tempfile::tempdir().unwrap();
@@ -891,8 +894,8 @@ mod tests {
         let peak = handoff.lock().peak;
         let threads = rayon::current_num_threads();
         assert!(
-            peak <= HELD_ROWS + (threads + 1) * super::super::BATCH_ROWS,
-            "{peak} rows waited at once"
+            peak <= HELD_BYTES + (threads + 1) * 16 * 1024,
+            "{peak} bytes waited at once"
         );
         assert!(peak > 0);
     }
@@ -956,6 +959,7 @@ mod tests {
             rows: Vec::new(),
             rendered: None,
             len: 0,
+            bytes: 0,
             malformed: Vec::new(),
         };
         handoff.begin(0, None);
