@@ -19,7 +19,7 @@ use crate::settings::{self, CloudWatchSettings, Output, SourceSettings, Terminal
 use crate::source::cloudwatch::remote::{RemoteError, RemoteSource};
 use crate::source::cloudwatch::{MAX_LIMIT, Runner, build_client, discover_log_groups};
 use crate::source::local::{self, QuerySpec};
-use crate::source::{QueryOutput, Table, Value, Window};
+use crate::source::{QueryOutput, Render, RowSink, Table, Value, Window};
 
 /// Everything a command needs from outside, passed in so commands are testable.
 pub struct Environment {
@@ -384,34 +384,18 @@ fn write_local_rows(
     }
     let mut run = None;
     let written = render::with_stdout(|out| -> Result<()> {
-        run = match output.format {
+        let (mut json, mut csv);
+        let (render, sink): (&Render<'_>, &mut dyn RowSink) = match output.format {
             OutputFormat::Json => {
-                let mut rows = render::JsonRows::new(out);
-                let run = local::run_writing(
-                    options,
-                    spec,
-                    window,
-                    &*reporter,
-                    &render::json_rows,
-                    &mut rows,
-                )?;
-                if run.is_some() {
-                    rows.finish().map_err(local::LocalError::Write)?;
-                }
-                run
+                json = render::JsonRows::new(out);
+                (&render::json_rows, &mut json)
             }
             _ => {
-                let mut rows = csv_out::CsvRows::new(out);
-                local::run_writing(
-                    options,
-                    spec,
-                    window,
-                    &*reporter,
-                    &csv_out::csv_rows,
-                    &mut rows,
-                )?
+                csv = csv_out::CsvRows::new(out);
+                (&csv_out::csv_rows, &mut csv)
             }
         };
+        run = local::run_writing(options, spec, window, &*reporter, render, sink)?;
         Ok(())
     });
     reporter.finish();

@@ -63,6 +63,10 @@ impl<W: std::io::Write> RowSink for CsvRows<W> {
     fn write(&mut self, rendered: &[u8]) -> std::io::Result<()> {
         self.out.write_all(rendered)
     }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Rows of values as CSV, into a buffer, byte for byte as the `csv` crate's default writer

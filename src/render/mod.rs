@@ -47,7 +47,7 @@ pub fn write_query_json(output: &QueryOutput, out: &mut dyn Write) -> io::Result
         |rows| json_rows(columns, rows),
         |bytes| array.write_rows(bytes),
     )?;
-    array.finish()
+    array.close()
 }
 
 /// Each row as an element of a pretty JSON array: after a comma, on its own lines, indented
@@ -96,7 +96,7 @@ impl<'a> JsonRows<'a> {
     }
 
     /// Closes the array.
-    pub fn finish(self) -> io::Result<()> {
+    fn close(&mut self) -> io::Result<()> {
         self.out
             .write_all(if self.empty { b"]\n" } else { b"\n]\n" })
     }
@@ -109,6 +109,10 @@ impl RowSink for JsonRows<'_> {
 
     fn write(&mut self, rendered: &[u8]) -> io::Result<()> {
         self.write_rows(rendered)
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.close()
     }
 }
 

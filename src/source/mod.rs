@@ -353,10 +353,11 @@ pub type Render<'a> =
     dyn Fn(&[String], &mut dyn Iterator<Item = &[Value]>) -> std::io::Result<Vec<u8>> + Sync + 'a;
 
 /// Where a run that writes rows as it reads them puts them, instead of returning them: the
-/// columns once, then the rows, rendered, in order.
+/// columns once, then the rows, rendered, in order, then the end of a run that succeeded.
 pub trait RowSink {
     fn columns(&mut self, columns: &[String]) -> std::io::Result<()>;
     fn write(&mut self, rendered: &[u8]) -> std::io::Result<()>;
+    fn finish(&mut self) -> std::io::Result<()>;
 }
 
 /// The inclusive time window a run covers, in epoch seconds; either end may be open.

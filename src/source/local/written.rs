@@ -129,6 +129,7 @@ fn execute_with(
     let last = writer.rows.finish();
     writer.write(&last)?;
     writer.start()?;
+    writer.sink.finish().map_err(LocalError::Write)?;
     let total = writer.total;
     let (statistics, warnings) = ctx.report(
         strict,
@@ -541,6 +542,7 @@ mod tests {
         calls: usize,
         fail_at: Option<usize>,
         pause: Option<std::time::Duration>,
+        finished: bool,
     }
 
     /// Renders each row as one line of its values, tagged with their kinds (the tests' values
@@ -570,6 +572,11 @@ mod tests {
     impl RowSink for Collect {
         fn columns(&mut self, columns: &[String]) -> std::io::Result<()> {
             self.columns = columns.to_vec();
+            Ok(())
+        }
+
+        fn finish(&mut self) -> std::io::Result<()> {
+            self.finished = true;
             Ok(())
         }
 
@@ -710,6 +717,7 @@ mod tests {
                 assert!(!rows.is_empty(), "{query}");
                 assert_eq!(run.outputs[0].table.columns, columns);
                 assert!(run.outputs[0].table.rows.is_empty());
+                assert!(sink.finished);
                 let s = &run.statistics;
                 assert_eq!(s.records_scanned, 4600, "{query}, chunk {chunk}");
                 assert_eq!(s.records_scanned, statistics.records_scanned);
@@ -920,6 +928,7 @@ mod tests {
         };
         let err = written(&opts, "fields srcAddr", &mut sink).unwrap_err();
         assert!(matches!(err, LocalError::Write(_)), "{err}");
+        assert!(!sink.finished);
         let mut sink = Collect::default();
         let err = written(&opts, "fields srcAddr", &mut sink).unwrap_err();
         assert!(matches!(err, LocalError::Input(_)), "{err}");
