@@ -47,6 +47,11 @@ pub enum Command {
     #[command(subcommand)]
     Audit(AuditCommand),
     /// Runs any supported Logs Insights query and prints typed rows or flow records.
+    ///
+    /// From files, `-o json` and `-o csv` write the rows of a query without `stats` while the
+    /// files are read, in file and line order, so a listing of any size takes little memory;
+    /// a `limit` stops the reading once it is full. A `stats` answer is written as its rows are
+    /// made. The table output, --records and a `sort` without a `limit` hold the rows first.
     Query(QueryArgs),
     /// Lists the bundled query templates.
     Templates(TemplatesArgs),

@@ -200,7 +200,7 @@ impl Writer<'_> {
             if let Event::Done(Err(e)) = event {
                 return Err(e.into());
             }
-            // (Whether a header line gave the layout only words messages.)
+            // Formats only: whether a header line gave one changes only how messages read.
             let format = |layout: Option<&ChunkLayout>| layout.map(|l| Arc::clone(&l.format));
             if first && !unit.starts_file() && format(start.as_ref()) != format(self.end.as_ref()) {
                 // Read with the wrong layout (see the module's comment).
