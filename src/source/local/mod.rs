@@ -135,7 +135,17 @@ pub fn run_writing(
     let (files, skipped) = files::discover(&options.inputs)?;
     let units = files::units(&files, options.chunk_bytes);
     let ctx = RunContext::for_files(options, &files, &shapes, &units, window, progress);
-    written::execute(&ctx, options.strict, &units, skipped, render, sink).map(Some)
+    let handoff = written::Handoff::default();
+    written::execute(
+        &handoff,
+        &ctx,
+        options.strict,
+        &units,
+        skipped,
+        render,
+        sink,
+    )
+    .map(Some)
 }
 
 /// The limit of one thread's groups of one query: every thread that gets a unit of work holds

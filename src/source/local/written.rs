@@ -29,27 +29,9 @@ use crate::source::{Malformed, QueryOutput, Render, RowSink, Table, Value};
 const HELD_BYTES: usize = if cfg!(test) { 2048 } else { 32 << 20 };
 
 /// Reads the units with the pool's threads and writes the rows of the run's one query, which
-/// has no `stats`, rendered by `render`, to `sink` in input order.
+/// has no `stats`, rendered by `render`, to `sink` in input order; the threads hand them over
+/// through `handoff` (a new one: tests keep theirs to read its peak).
 pub(super) fn execute(
-    ctx: &RunContext<'_>,
-    strict: bool,
-    units: &[Unit],
-    skipped: usize,
-    render: &Render<'_>,
-    sink: &mut dyn RowSink,
-) -> Result<LocalRun, LocalError> {
-    execute_with(
-        &Handoff::default(),
-        ctx,
-        strict,
-        units,
-        skipped,
-        render,
-        sink,
-    )
-}
-
-fn execute_with(
     handoff: &Handoff,
     ctx: &RunContext<'_>,
     strict: bool,
@@ -351,7 +333,7 @@ enum Event {
 
 /// Batches on their way from the threads reading units to the thread writing them.
 #[derive(Default)]
-struct Handoff {
+pub(super) struct Handoff {
     state: Mutex<State>,
     wake: Condvar,
 }
@@ -897,7 +879,7 @@ mod tests {
             pause: Some(std::time::Duration::from_micros(100)),
             ..Collect::default()
         };
-        execute_with(&handoff, &ctx, false, &units, 0, &render, &mut sink).unwrap();
+        execute(&handoff, &ctx, false, &units, 0, &render, &mut sink).unwrap();
         assert_eq!(sink.rows.len(), 30_000);
         let peak = handoff.lock().peak;
         let threads = rayon::current_num_threads();
