@@ -51,7 +51,9 @@ pub enum Command {
     /// From files, `-o json` and `-o csv` write the rows of a query without `stats` while the
     /// files are read, in file and line order, so a listing of any size takes little memory;
     /// a `limit` stops the reading once it is full. A `stats` answer is written as its rows are
-    /// made. The table output, --records and a `sort` without a `limit` hold the rows first.
+    /// made. A `sort` holds half of --memory-limit of rows and sorts the rest through temporary
+    /// files, read back as the rows are written. The table output and --records hold the rows
+    /// first.
     Query(QueryArgs),
     /// Lists the bundled query templates.
     Templates(TemplatesArgs),
@@ -84,9 +86,10 @@ pub struct SourceArgs {
 
     /// Memory the groups of the answers may take when reading files (such as 128MiB, 2GiB or
     /// 500MB); beyond it they are kept in temporary files (in TMPDIR) and merged as the answers
-    /// are written, so a larger limit is faster on answers of millions of groups. A gzip file
-    /// that fits half a core's share (and 64 MiB) is decompressed whole, its buffers counted
-    /// in the limit.
+    /// are written, so a larger limit is faster on answers of millions of groups. The rows a
+    /// `sort` holds take half of it at most (beyond, they are sorted through temporary files
+    /// too). A gzip file that fits half a core's share (and 64 MiB) is decompressed whole, its
+    /// buffers counted in the limit.
     /// The whole process takes a few tens of MB more.
     #[arg(long, value_name = "SIZE", default_value = "128MiB", value_parser = parse_size, env = "FLOWSIFT_MEMORY_LIMIT", help_heading = "Source")]
     pub memory_limit: u64,

@@ -90,7 +90,7 @@ impl<'t> Columns<'t> {
         col: Col,
         mut f: impl FnMut((usize, &[Value])) -> Result<(), RowError>,
     ) -> Result<(), RowError> {
-        if self.answer.stream.is_some() && col.index == 0 {
+        if self.answer.in_first_column_order() && col.index == 0 {
             return self.try_for_each(f);
         }
         let streamed;

@@ -185,10 +185,18 @@ impl Reporter {
             if stats.stopped_at_limit {
                 text.push_str("; reading stopped once the limit was full");
             }
-            if stats.spilled_bytes > 0 {
+            let spilled = [
+                (stats.spilled_bytes, "of its groups"),
+                (stats.sorted_spilled_bytes, "of sorted rows"),
+            ]
+            .iter()
+            .filter(|(bytes, _)| *bytes > 0)
+            .map(|(bytes, what)| format!("{} {what}", human_bytes(*bytes)))
+            .collect::<Vec<_>>();
+            if !spilled.is_empty() {
                 text.push_str(&format!(
-                    "; the answer outgrew --memory-limit, so {} of its groups went through temporary files (a larger limit is faster)",
-                    human_bytes(stats.spilled_bytes)
+                    "; the answer outgrew --memory-limit, so {} went through temporary files (a larger limit is faster)",
+                    spilled.join(" and ")
                 ));
             }
             self.line(&text);

@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::flow::FlowRecord;
+use crate::source::local::eval::Streamed;
 
 /// A typed value of a result row.
 #[derive(Debug, Clone, PartialEq)]
@@ -256,6 +257,9 @@ pub struct Statistics {
     pub malformed_examples: Vec<Malformed>,
     /// Bytes of groups written to temporary files because they outgrew `--memory-limit`.
     pub spilled_bytes: u64,
+    /// Bytes of rows that `sort`s wrote to temporary files because they outgrew their share
+    /// of `--memory-limit`.
+    pub sorted_spilled_bytes: u64,
     /// A `limit` was full before the input ended, so the rest was not read.
     pub stopped_at_limit: bool,
 }
@@ -279,7 +283,7 @@ pub struct QueryOutput {
     pub records_matched: u64,
     /// The rows of a `stats` answer left to be made as they are written (asked for with
     /// `LocalOptions::stream`); `table` then has the columns and no rows.
-    pub stream: Option<local::eval::SortedGroups>,
+    pub stream: Option<local::eval::Streamed>,
 }
 
 /// A held table as an answer, for analyses given rows rather than a run.
@@ -303,9 +307,18 @@ impl QueryOutput {
         mut f: impl FnMut(&[Value]) -> Result<(), E>,
     ) -> Result<(), E> {
         match &self.stream {
-            Some(groups) => groups.try_for_each(f),
+            Some(Streamed::Groups(groups)) => groups.try_for_each(f),
+            Some(Streamed::Sorted(sorted)) => {
+                sorted.try_for_each_chunk(|rows| rows.iter().try_for_each(|row| f(row)))
+            }
             None => self.table.rows.iter().try_for_each(|row| f(row)),
         }
+    }
+
+    /// Whether the rows come in the order of their first column, as the groups of a `stats`
+    /// answer streamed by its keys do.
+    pub fn in_first_column_order(&self) -> bool {
+        matches!(self.stream, Some(Streamed::Groups(_)))
     }
 
     /// Renders the rows to bytes, a run of consecutive rows at a time, and passes the bytes to
@@ -316,7 +329,8 @@ impl QueryOutput {
         mut write: impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
         match &self.stream {
-            Some(groups) => groups.try_for_each_rendered(render, write),
+            Some(Streamed::Groups(groups)) => groups.try_for_each_rendered(render, write),
+            Some(Streamed::Sorted(sorted)) => sorted.try_for_each_rendered(render, write),
             None => {
                 // A held answer's rows lie anywhere in memory once a `sort` has reordered
                 // them, so rendering them is mostly waiting for memory: each core renders a
@@ -376,6 +390,29 @@ impl Window {
     pub fn is_unbounded(&self) -> bool {
         self.start_s.is_none() && self.end_s.is_none()
     }
+}
+
+/// The bytes the allocator takes for `n` bytes, about: `n` rounded up to 16, and 16 more.
+fn allocated(n: usize) -> usize {
+    n.next_multiple_of(16) + 16
+}
+
+/// The bytes the texts among `values` take in memory: each as if no other value shared it
+/// (which errs on the safe side), with its reference counts.
+pub(crate) fn text_bytes(values: &[Value]) -> usize {
+    values
+        .iter()
+        .map(|v| match v {
+            Value::Str(text) => allocated(16 + text.len()),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// The bytes a row's allocations take in memory, about: its values and their texts (not the
+/// vector itself, which lies wherever the row is kept). What memory limits count rows by.
+pub(crate) fn row_bytes(row: &Vec<Value>) -> usize {
+    allocated(row.capacity() * size_of::<Value>()) + text_bytes(row)
 }
 
 /// Asks the processor to bring `item` into the cache, without waiting for it.

@@ -313,3 +313,73 @@ fn listings_are_written_in_file_order() {
     assert_eq!(rows.len(), 100_000);
     assert_eq!(rows[4321], json!({"srcAddr": "10.0.34.142", "bytes": 8642}));
 }
+
+/// A `sort` whose rows outgrow its share of `--memory-limit` sorts them through temporary
+/// files: the bytes written are those of the sort held in memory, for a listing and for a
+/// `stats` answer, and the summary says where the rows went.
+#[test]
+fn sorts_beyond_the_memory_limit_go_through_temporary_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flows.log");
+    let text: String = (0..60_000)
+        .map(|i| {
+            format!(
+                "2 123 eni-{} 10.0.{}.{} 10.0.0.9 40000 {} 6 1 {} 1000 1005 ACCEPT OK\n",
+                i % 4,
+                i / 250 % 250,
+                i % 250,
+                i % 7_499,
+                (i * 7_919) % 100_003
+            )
+        })
+        .collect();
+    // 29,996 groups of interfaceId and dstPort (4 and 7,499 have no common factor).
+    std::fs::write(&path, text).unwrap();
+    let run = |query: &str, format: &str, limit: &str| {
+        let out = flowsift()
+            .args([
+                "query",
+                "-o",
+                format,
+                query,
+                "--memory-limit",
+                limit,
+                "--input",
+            ])
+            .arg(&path)
+            .output()
+            .expect("the binary runs");
+        assert!(out.status.success(), "{query}");
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for (query, rows) in [
+        ("fields srcAddr, bytes | sort bytes desc, srcAddr", 60_000),
+        (
+            "stats sum(bytes) as bytes by interfaceId, dstPort | sort bytes desc | limit 19000",
+            19_000,
+        ),
+    ] {
+        for format in ["csv", "json"] {
+            let (roomy, roomy_err) = run(query, format, "1G");
+            let (tight, tight_err) = run(query, format, "1M");
+            assert!(!roomy_err.contains("temporary files"), "{roomy_err}");
+            assert!(
+                tight_err.contains(" of sorted rows went through temporary files"),
+                "{tight_err}"
+            );
+            assert_eq!(tight, roomy, "{query} as {format}");
+            if format == "csv" {
+                let bytes: Vec<i64> = roomy
+                    .lines()
+                    .skip(1)
+                    .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
+                    .collect();
+                assert_eq!(bytes.len(), rows, "{query}");
+                assert!(bytes.windows(2).all(|w| w[0] >= w[1]), "{query}: sorted");
+            }
+        }
+    }
+}

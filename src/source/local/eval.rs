@@ -29,8 +29,10 @@ use crate::source::{Table, Value};
 
 mod groups;
 mod post;
+mod row_runs;
 mod spill;
 pub use groups::{Groups, SortedGroups};
+pub use post::SortedRows;
 use post::{Post, Shown};
 pub use spill::SpillError;
 
@@ -74,7 +76,7 @@ enum SlotKind {
     Null,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum CExpr {
     Slot(usize),
     Const(Value),
@@ -1555,27 +1557,41 @@ impl Partial {
 pub struct Finished {
     pub table: Table,
     pub records: Vec<FlowRecord>,
-    /// With `stream`, the rows of a `stats` answer that nothing follows: `table` has its
-    /// columns and no rows.
-    pub stream: Option<SortedGroups>,
+    /// With `stream`, the rows of an answer left to be made as they are written: `table` has
+    /// its columns and no rows.
+    pub stream: Option<Streamed>,
     /// Bytes of groups that went to disk on the way.
     pub spilled_bytes: u64,
+    /// Bytes of rows that `sort`s wrote to disk.
+    pub sorted_spilled_bytes: u64,
+}
+
+/// An answer whose rows are made as they are written, rather than held.
+#[derive(Debug, Clone)]
+pub enum Streamed {
+    /// The groups of a `stats` answer by keys that no command follows, in key order.
+    Groups(SortedGroups),
+    /// The rows of a `stats` answer that a `sort` orders, read back from disk if they
+    /// outgrew the memory limit.
+    Sorted(SortedRows),
 }
 
 /// The hidden column that, with `--records`, numbers the record each raw row came from.
 const RECORD_COLUMN: &str = "\u{1}record";
 
-/// Finishes a query: turns the merged partial into rows and runs the post-stage commands. With
-/// `stream`, a `stats` answer by keys that no command follows is left as sorted groups, to be
-/// made into rows one at a time as they are written.
+/// Finishes a query: turns the merged partial into rows and runs the post-stage commands,
+/// whose `sort`s hold at most `sort_budget` bytes of rows (0: no limit). With `stream`, a
+/// `stats` answer by keys that no command follows is left as sorted groups, and one that a
+/// `sort` orders as sorted rows, to be made into rows as they are written.
 pub fn finish(
     shape: &QueryShape,
     partial: Partial,
     stream: bool,
+    sort_budget: usize,
 ) -> Result<Finished, super::LocalError> {
     let raw = match (partial, &shape.stats) {
         (Partial::Groups(groups), Some(stats)) => {
-            return finish_groups(shape, stats, groups, stream);
+            return finish_groups(shape, stats, groups, stream, sort_budget);
         }
         (Partial::Rows(raw), _) => raw,
         (Partial::Groups(_), None) => Vec::new(),
@@ -1592,13 +1608,7 @@ pub fn finish(
             r.values
         })
         .collect();
-    Ok(apply_post(
-        &shape.post,
-        columns,
-        rows,
-        shape.raw_columns.len(),
-        records,
-    )?)
+    apply_post(&shape.post, columns, rows, shape.raw_columns.len(), records)
 }
 
 /// The columns of a query's raw rows, as the commands after the record stage see them.
@@ -1620,8 +1630,10 @@ pub struct RawRows {
 }
 
 impl RawRows {
-    pub fn new(shape: &QueryShape) -> Result<Self, PlanError> {
-        let post = Post::compile(&shape.post, raw_columns(shape))?;
+    /// The commands of `shape`, whose `sort`s hold at most `sort_budget` bytes of rows (0: no
+    /// limit) and write the rest to disk.
+    pub fn new(shape: &QueryShape, sort_budget: usize) -> Result<Self, PlanError> {
+        let post = Post::compile(&shape.post, raw_columns(shape))?.with_sort_budget(sort_budget);
         let shown = post.shown(shape.raw_columns.len());
         Ok(RawRows { post, shown })
     }
@@ -1637,14 +1649,19 @@ impl RawRows {
     }
 
     /// Runs rows through the commands, while they want more; gives the rows that came out.
-    pub fn push(&mut self, rows: Vec<RawRow>) -> Vec<Vec<Value>> {
+    pub fn push(&mut self, rows: Vec<RawRow>) -> Result<Vec<Vec<Value>>, SpillError> {
         for row in rows {
             if !self.post.wants_more() {
                 break;
             }
-            self.post.push_owned(row.values);
+            self.post.push_owned(row.values)?;
         }
-        self.post.take_rows(&self.shown)
+        Ok(self.post.take_rows(&self.shown))
+    }
+
+    /// Bytes of rows the `sort`s wrote to disk so far.
+    pub fn spilled_bytes(&self) -> u64 {
+        self.post.spilled_bytes()
     }
 
     /// Whether another row could still come out (see `Post::wants_more`).
@@ -1652,10 +1669,15 @@ impl RawRows {
         self.post.wants_more()
     }
 
-    /// Ends the input: the rows a `sort` held, in order, through the commands after it.
-    pub fn finish(&mut self) -> Vec<Vec<Value>> {
-        self.post.end_input();
-        self.post.take_rows(&self.shown)
+    /// Ends the input: the rows a `sort` held, in order, through the commands after it, to
+    /// `emit` a chunk at a time (see `Post::end_input_with`).
+    pub fn finish<E: From<SpillError>>(
+        &mut self,
+        emit: &mut dyn FnMut(Vec<Vec<Value>>) -> Result<bool, E>,
+    ) -> Result<(), E> {
+        let shown = &self.shown;
+        self.post
+            .end_input_with(&mut |rows| emit(shown.cut_rows(rows)))
     }
 }
 
@@ -1666,6 +1688,7 @@ fn finish_groups(
     stats: &crate::insights::ast::Stats,
     groups: Groups,
     stream: bool,
+    sort_budget: usize,
 ) -> Result<Finished, super::LocalError> {
     let mut columns: Vec<String> = stats
         .by
@@ -1685,19 +1708,22 @@ fn finish_groups(
                 rows: Vec::new(),
             },
             records: Vec::new(),
-            stream: Some(sorted),
+            stream: Some(Streamed::Groups(sorted)),
             spilled_bytes,
+            sorted_spilled_bytes: 0,
         });
     }
     let shown = columns.len();
-    let mut commands = Post::compile(&shape.post, columns)?;
+    let mut commands = Post::compile(&shape.post, columns)?.with_sort_budget(sort_budget);
     let (sorted, spilled_bytes) = groups.sorted()?;
     let mut empty = true;
+    let mut pushed = Ok(());
     sorted.for_each_row(|row| {
         empty = false;
-        commands.push(row);
-        commands.wants_more()
+        pushed = commands.push(row);
+        pushed.is_ok() && commands.wants_more()
     })?;
+    pushed?;
     if empty && stats.by.is_empty() {
         // A total over nothing is still one row: count 0, other aggregates null.
         let total: Vec<Value> = stats
@@ -1705,14 +1731,31 @@ fn finish_groups(
             .iter()
             .map(|a| AggState::new(a.func).finish(&Texts::default()))
             .collect();
-        commands.push(&total);
+        commands.push(&total)?;
     }
-    let (table, _) = commands.finish(shown, None, Vec::new());
+    let sorted_spilled_bytes = commands.spilled_bytes();
+    if stream && commands.sorts() > 0 {
+        // The rows are in the sorts (and on disk past their budget): they are read, and go
+        // through the commands after the sorts, as they are written.
+        let shown = commands.shown(shown);
+        return Ok(Finished {
+            table: Table {
+                columns: shown.columns.clone(),
+                rows: Vec::new(),
+            },
+            records: Vec::new(),
+            stream: Some(Streamed::Sorted(SortedRows::new(commands, shown)?)),
+            spilled_bytes,
+            sorted_spilled_bytes,
+        });
+    }
+    let (table, _) = commands.finish(shown, None, Vec::new())?;
     Ok(Finished {
         table,
         records: Vec::new(),
         stream: None,
         spilled_bytes,
+        sorted_spilled_bytes,
     })
 }
 
@@ -1724,21 +1767,22 @@ fn apply_post(
     rows: Vec<Vec<Value>>,
     shown: usize,
     records: Vec<Option<FlowRecord>>,
-) -> Result<Finished, PlanError> {
+) -> Result<Finished, super::LocalError> {
     let record_column = columns.iter().position(|c| c == RECORD_COLUMN);
     let mut commands = Post::compile(post, columns)?;
     for row in rows {
-        commands.push_owned(row);
+        commands.push_owned(row)?;
         if !commands.wants_more() {
             break;
         }
     }
-    let (table, records) = commands.finish(shown, record_column, records);
+    let (table, records) = commands.finish(shown, record_column, records)?;
     Ok(Finished {
         table,
         records,
         stream: None,
         spilled_bytes: 0,
+        sorted_spilled_bytes: 0,
     })
 }
 
@@ -1797,6 +1841,11 @@ impl QueryShape {
     pub fn stats(&self) -> Option<&crate::insights::ast::Stats> {
         self.stats.as_ref()
     }
+
+    /// Whether a command after the record stage is a `sort`.
+    pub fn sorts(&self) -> bool {
+        self.post.iter().any(|c| matches!(c, Command::Sort(_)))
+    }
 }
 
 /// Finishes rows a remote engine returned for a query without `stats`: lines the columns up
@@ -1806,7 +1855,7 @@ pub fn post_process_columns(
     table: Table,
     names: &[String],
     shown: usize,
-) -> Result<Table, PlanError> {
+) -> Result<Table, super::LocalError> {
     let positions: Vec<Option<usize>> = names.iter().map(|n| table.column(n)).collect();
     let rows = table
         .rows
@@ -1822,7 +1871,7 @@ pub fn post_process_columns(
 }
 
 /// Finishes rows a remote engine returned: runs the post-stage commands over them.
-pub fn post_process(shape: &QueryShape, table: Table) -> Result<Table, PlanError> {
+pub fn post_process(shape: &QueryShape, table: Table) -> Result<Table, super::LocalError> {
     let shown = table.columns.len();
     Ok(apply_post(&shape.post, table.columns, table.rows, shown, Vec::new())?.table)
 }

@@ -26,7 +26,7 @@ use self::inflate::Inflater;
 use self::value::parse_i64;
 use crate::flow::{Field, LineKind, LogFormat, classify_line, normalize_epoch_s, split_tokens};
 use crate::insights::ast::Query;
-use crate::source::{Malformed, QueryOutput, Statistics, Value, Window};
+use crate::source::{Malformed, QueryOutput, Statistics, Window};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
@@ -158,6 +158,19 @@ fn group_limit(limit: Option<u64>, shapes: &[QueryShape], units: usize) -> usize
     usize::try_from(share).unwrap_or(usize::MAX).max(1)
 }
 
+/// Bytes of rows the `sort`s of each query may hold before they write the rest to disk: half
+/// the limit, shared by the queries that sort. A query's rows reach its sorts once its groups
+/// are merged (which then hold little: see `SortedGroups`), or, without `stats`, as the
+/// readers hand them over (which hold the rest of the limit at most; see `written`). 0: no
+/// limit.
+fn sort_budget(limit: Option<u64>, shapes: &[QueryShape]) -> usize {
+    let Some(limit) = limit else { return 0 };
+    let sorting = shapes.iter().filter(|s| s.sorts()).count().max(1);
+    usize::try_from(limit / 2 / sorting as u64)
+        .unwrap_or(usize::MAX)
+        .max(1)
+}
+
 /// The threads that get units of work: every thread of the pool, unless there are fewer units.
 fn threads_with_work(units: usize) -> usize {
     rayon::current_num_threads().min(units).max(1)
@@ -203,6 +216,7 @@ pub fn run_messages(
         // The messages are in memory already.
         group_limit: 0,
         whole_gzip: 0,
+        sort_budget: 0,
     };
     execute(&ctx, strict, &units, 0)
 }
@@ -311,8 +325,9 @@ fn execute(
             tagged.sort_by_key(|(index, _)| *index);
             all.extend(tagged.into_iter().flat_map(|(_, r)| r));
         }
-        let finished = eval::finish(shape, partial, ctx.stream)?;
+        let finished = eval::finish(shape, partial, ctx.stream, ctx.sort_budget)?;
         statistics.spilled_bytes += finished.spilled_bytes;
+        statistics.sorted_spilled_bytes += finished.sorted_spilled_bytes;
         outputs.push(QueryOutput {
             table: finished.table,
             records: finished.records,
@@ -350,6 +365,7 @@ impl<'a> RunContext<'a> {
             stream: options.stream,
             group_limit: group_limit(options.memory_limit, shapes, units.len()),
             whole_gzip: whole_gzip_budget(options.memory_limit, units.len()),
+            sort_budget: sort_budget(options.memory_limit, shapes),
         }
     }
 
@@ -530,7 +546,7 @@ struct Batch {
     rendered: Option<std::io::Result<Vec<u8>>>,
     /// How many rows, rendered or not.
     len: usize,
-    /// About the memory it holds: the bytes rendered, or the rows' values (not their text).
+    /// About the memory it holds: the bytes rendered, or the rows (see `row_bytes`).
     bytes: usize,
     malformed: Vec<Malformed>,
 }
@@ -620,6 +636,8 @@ struct RunContext<'a> {
     group_limit: usize,
     /// The largest gzip file a thread decompresses whole (see `whole_gzip_budget`).
     whole_gzip: usize,
+    /// Bytes of rows each query's `sort`s may hold (see `sort_budget`).
+    sort_budget: usize,
 }
 
 /// The plans of every query for one layout, with the columns the reader needs.
@@ -878,7 +896,7 @@ impl RunContext<'_> {
                     Some(Ok(bytes)) => bytes.len(),
                     _ => rows
                         .iter()
-                        .map(|r| size_of::<RawRow>() + r.values.len() * size_of::<Value>())
+                        .map(|r| size_of::<RawRow>() + crate::source::row_bytes(&r.values))
                         .sum(),
                 };
                 let batch = Batch {

@@ -7,6 +7,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::insights::parse;
 use crate::source::Value;
+use crate::source::local::eval::Streamed;
 
 const HEADER_V2: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
 
@@ -766,9 +767,92 @@ fn streamed_stats_rows_are_the_held_rows() {
     );
     assert!(stopped.is_err_and(|e| e.to_string() == "stop"));
     assert_eq!(writes, 3);
-    let sorted = answer(&format!("{query} | sort n desc"), true);
-    assert!(sorted.stream.is_none());
-    assert_eq!(sorted.table.rows.len(), held.table.rows.len());
+    // A sort's rows are streamed too, from the sort (held here: there is no memory limit).
+    let sorted = answer(
+        &format!("{query} | sort b desc | fields b, interfaceId"),
+        true,
+    );
+    assert!(matches!(sorted.stream, Some(Streamed::Sorted(_))));
+    assert!(sorted.table.rows.is_empty());
+    assert_eq!(sorted.table.columns, ["b", "interfaceId"]);
+    let mut expected: Vec<Vec<Value>> = held
+        .table
+        .rows
+        .iter()
+        .map(|r| vec![r[3].clone(), r[0].clone()])
+        .collect();
+    expected.sort_by(|x, y| y[0].total_cmp(&x[0]));
+    assert_eq!(rows_of(&sorted), expected);
+    // Read twice, the same rows.
+    assert_eq!(rows_of(&sorted), expected);
+}
+
+/// A `sort` whose rows outgrow its share of the memory limit writes them to runs on disk and
+/// reads them back merged as they are written: the rows, their order (ties in input order)
+/// and the CSV are those of the answer held whole, and the summary counts the bytes.
+#[test]
+fn a_sort_past_the_memory_limit_streams_its_rows_from_disk() {
+    let content: String = (0..30_000u64)
+        .map(|i| {
+            format!(
+                "2 123 eni-{} 10.0.0.1 10.0.0.2 {} {} 6 1 {} 1000 1005 ACCEPT OK\n",
+                i % 3,
+                40_000 + i % 7,
+                i % 1_000,
+                (i * 37) % 101
+            )
+        })
+        .collect();
+    // 21,000 groups (3 x 7 x 1,000), of one record or two.
+    let f = file(&content);
+    let answer = |text: &str, limit: Option<u64>, stream: bool| {
+        let spec = QuerySpec {
+            query: parse(text).unwrap(),
+            records: false,
+        };
+        let options = LocalOptions {
+            stream,
+            memory_limit: limit,
+            ..options(&f.path, 200_000)
+        };
+        run(&options, &[spec], Window::default(), &NoProgress).unwrap()
+    };
+    let base = "stats count(*) as n, sum(bytes) as b by interfaceId, srcPort, dstPort";
+    for post in [
+        "sort b desc",
+        "sort n, b desc | filter n > 1 | fields b, srcPort",
+        "sort b | limit 9000 | sort n desc",
+    ] {
+        let text = format!("{base} | {post}");
+        let held = answer(&text, None, false);
+        assert_eq!(held.statistics.sorted_spilled_bytes, 0);
+        let held = held.outputs.into_iter().next().unwrap().table;
+        assert!(held.rows.len() > 5_000, "{post}: {} rows", held.rows.len());
+        let spilled = answer(&text, Some(1), true);
+        assert!(
+            spilled.statistics.spilled_bytes > 0,
+            "{post}: groups on disk"
+        );
+        assert!(
+            spilled.statistics.sorted_spilled_bytes > 0,
+            "{post}: the sort's rows went to disk too"
+        );
+        let streamed = spilled.outputs.into_iter().next().unwrap();
+        assert!(
+            matches!(streamed.stream, Some(Streamed::Sorted(_))),
+            "{post}"
+        );
+        assert_eq!(streamed.table.columns, held.columns, "{post}");
+        assert_eq!(rows_of(&streamed), held.rows, "{post}");
+        let mut csv = Vec::new();
+        crate::render::csv_out::write_query_csv(&streamed, &mut csv).unwrap();
+        let held_csv = crate::render::csv_out::query_csv(&held).unwrap();
+        assert_eq!(String::from_utf8(csv).unwrap(), held_csv, "{post}");
+        // Not streamed, the same rows, held.
+        let spilled_held = answer(&text, Some(1), false).outputs.remove(0);
+        assert!(spilled_held.stream.is_none());
+        assert_eq!(spilled_held.table, held, "{post}");
+    }
 }
 
 /// Text arguments of `min`, `max` and `count_distinct` wait for their group with the record;

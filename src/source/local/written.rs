@@ -40,7 +40,7 @@ pub(super) fn execute(
     render: &Render<'_>,
     sink: &mut dyn RowSink,
 ) -> Result<LocalRun, LocalError> {
-    let rows = RawRows::new(&ctx.shapes[0])?;
+    let rows = RawRows::new(&ctx.shapes[0], ctx.sort_budget)?;
     let columns = rows.columns().to_vec();
     // Rows that no command after the record stage changes are rendered by the readers, on
     // every core; others by the writer, after the commands.
@@ -74,10 +74,12 @@ pub(super) fn execute(
     };
     let mut writer = Writer {
         rows,
-        sink,
-        render,
-        columns: columns.clone(),
-        started: false,
+        out: Out {
+            sink,
+            render,
+            columns: columns.clone(),
+            started: false,
+        },
         strict,
         lines_before: HashMap::new(),
         examples: Vec::new(),
@@ -108,10 +110,11 @@ pub(super) fn execute(
         }
         writer.done(&units[at], result)?;
     }
-    let last = writer.rows.finish();
-    writer.write(&last)?;
-    writer.start()?;
-    writer.sink.finish().map_err(LocalError::Write)?;
+    let Writer { rows, out, .. } = &mut writer;
+    rows.finish(&mut |rows| out.write(&rows).map(|()| true))?;
+    let sorted_bytes = rows.spilled_bytes();
+    out.start()?;
+    out.sink.finish().map_err(LocalError::Write)?;
     let total = writer.total;
     let (statistics, warnings) = ctx.report(
         strict,
@@ -122,6 +125,7 @@ pub(super) fn execute(
     )?;
     let mut statistics = statistics;
     statistics.records_matched = total.matched[0];
+    statistics.sorted_spilled_bytes = sorted_bytes;
     statistics.stopped_at_limit = match ended {
         Ended::AfterUnit(at) => at < units.len(),
         Ended::InUnit(_) | Ended::Stopped => true,
@@ -144,12 +148,7 @@ pub(super) fn execute(
 /// units written so far add up to.
 struct Writer<'a> {
     rows: RawRows,
-    sink: &'a mut dyn RowSink,
-    render: &'a Render<'a>,
-    columns: Vec<String>,
-    /// Whether the columns were written: with the first rows, or at the end. A run that fails
-    /// before its first row writes nothing.
-    started: bool,
+    out: Out<'a>,
     strict: bool,
     /// Lines of each file (by index) in its units written so far: a chunk's line numbers
     /// count from the chunk.
@@ -160,6 +159,42 @@ struct Writer<'a> {
     total: UnitResult,
     /// The layout the last unit written ended with.
     end: Option<ChunkLayout>,
+}
+
+/// Where the rows go, and how they are rendered.
+struct Out<'a> {
+    sink: &'a mut dyn RowSink,
+    render: &'a Render<'a>,
+    columns: Vec<String>,
+    /// Whether the columns were written: with the first rows, or at the end. A run that fails
+    /// before its first row writes nothing.
+    started: bool,
+}
+
+impl Out<'_> {
+    fn start(&mut self) -> Result<(), LocalError> {
+        if !self.started {
+            self.started = true;
+            self.sink
+                .columns(&self.columns)
+                .map_err(LocalError::Write)?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, rows: &[Vec<Value>]) -> Result<(), LocalError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let rendered = (self.render)(&self.columns, &mut rows.iter().map(Vec::as_slice));
+        self.write_rendered(rendered)
+    }
+
+    fn write_rendered(&mut self, rendered: std::io::Result<Vec<u8>>) -> Result<(), LocalError> {
+        self.start()?;
+        let rendered = rendered.map_err(LocalError::Write)?;
+        self.sink.write(&rendered).map_err(LocalError::Write)
+    }
 }
 
 impl Writer<'_> {
@@ -235,40 +270,16 @@ impl Writer<'_> {
         Ok(Ended::AfterUnit(at))
     }
 
-    fn start(&mut self) -> Result<(), LocalError> {
-        if !self.started {
-            self.started = true;
-            self.sink
-                .columns(&self.columns)
-                .map_err(LocalError::Write)?;
-        }
-        Ok(())
-    }
-
-    fn write(&mut self, rows: &[Vec<Value>]) -> Result<(), LocalError> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let rendered = (self.render)(&self.columns, &mut rows.iter().map(Vec::as_slice));
-        self.write_rendered(rendered)
-    }
-
-    fn write_rendered(&mut self, rendered: std::io::Result<Vec<u8>>) -> Result<(), LocalError> {
-        self.start()?;
-        let rendered = rendered.map_err(LocalError::Write)?;
-        self.sink.write(&rendered).map_err(LocalError::Write)
-    }
-
     /// Writes a batch of the rows of a unit of file `file`. `Ok(false)`: no more are wanted.
     fn take(&mut self, file: usize, batch: Batch) -> Result<bool, LocalError> {
         if let Some(rendered) = batch.rendered {
             // Rows no command changes: as the reader rendered them.
             if batch.len > 0 {
-                self.write_rendered(rendered)?;
+                self.out.write_rendered(rendered)?;
             }
         } else {
-            let rows = self.rows.push(batch.rows);
-            self.write(&rows)?;
+            let rows = self.rows.push(batch.rows)?;
+            self.out.write(&rows)?;
         }
         // Under --strict, the malformed line read after the rows.
         if let Some(first) = batch.malformed.into_iter().next() {
@@ -666,7 +677,8 @@ mod tests {
 
     /// Rows written as they are read are the rows `run` holds, in the same order, with the same
     /// statistics, over plain files cut into many chunks, a gzip file and malformed lines; for
-    /// every kind of command after the record stage.
+    /// every kind of command after the record stage, and with sorts whose rows go through
+    /// runs on disk (a memory limit of one byte).
     #[test]
     fn written_rows_are_the_held_rows() {
         let dir = tempfile::tempdir().unwrap();
@@ -688,8 +700,14 @@ mod tests {
             "fields srcAddr, interfaceId | display interfaceId",
             "filter bytes > 4990",
         ];
-        for chunk in [u64::MAX, 997, 16 * 1024] {
-            let opts = options(vec![dir.path().to_path_buf()], chunk);
+        for (chunk, limit) in [
+            (u64::MAX, None),
+            (997, None),
+            (16 * 1024, None),
+            (997, Some(1)),
+        ] {
+            let mut opts = options(vec![dir.path().to_path_buf()], chunk);
+            opts.memory_limit = limit;
             for query in queries {
                 let (columns, rows, statistics) = held(&opts, query);
                 let mut sink = Collect::default();
@@ -708,6 +726,13 @@ mod tests {
                 assert_eq!((s.files, s.malformed_lines), (3, 2));
                 assert!(!s.stopped_at_limit, "{query}");
                 assert_eq!(lines(s), lines(&statistics), "{query}, chunk {chunk}");
+                let sorts = query.contains("sort");
+                assert_eq!(s.spilled_bytes, 0);
+                assert_eq!(
+                    s.sorted_spilled_bytes > 0,
+                    sorts && limit.is_some(),
+                    "{query}"
+                );
             }
         }
     }

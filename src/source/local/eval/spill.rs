@@ -55,10 +55,14 @@ pub struct SpillError {
 }
 
 impl SpillError {
-    fn new(action: &'static str, source: io::Error) -> Self {
+    pub(super) fn new(action: &'static str, source: io::Error) -> Self {
+        Self::in_dir(action, &std::env::temp_dir(), source)
+    }
+
+    pub(super) fn in_dir(action: &'static str, dir: &Path, source: io::Error) -> Self {
         SpillError {
             action,
-            dir: std::env::temp_dir(),
+            dir: dir.to_path_buf(),
             source,
         }
     }
@@ -101,11 +105,7 @@ impl RunWriter {
     }
 
     fn create_in(dir: &Path) -> Result<Self, SpillError> {
-        let file = tempfile::tempfile_in(dir).map_err(|e| SpillError {
-            action: "create",
-            dir: dir.to_path_buf(),
-            source: e,
-        })?;
+        let file = tempfile::tempfile_in(dir).map_err(|e| SpillError::in_dir("create", dir, e))?;
         Ok(RunWriter {
             file: BufWriter::with_capacity(WRITE_BUFFER, file),
             record: Vec::new(),
@@ -157,7 +157,7 @@ impl RunWriter {
 }
 
 /// Writes `n` as LEB128; returns the bytes written (at most 10).
-fn write_varint(mut n: u64, out: &mut [u8]) -> usize {
+pub(super) fn write_varint(mut n: u64, out: &mut [u8]) -> usize {
     let mut i = 0;
     while n >= 0x80 {
         out[i] = (n as u8) | 0x80;
@@ -170,7 +170,7 @@ fn write_varint(mut n: u64, out: &mut [u8]) -> usize {
 
 /// Reads a LEB128 number from the front of `bytes` at `*at`, moving `*at` past it; `None`
 /// when the bytes end before it does.
-fn varint_at(bytes: &[u8], at: &mut usize) -> io::Result<Option<u64>> {
+pub(super) fn varint_at(bytes: &[u8], at: &mut usize) -> io::Result<Option<u64>> {
     let mut n = 0u64;
     for (i, shift) in (0..64).step_by(7).enumerate() {
         let Some(&byte) = bytes.get(*at + i) else {
@@ -185,7 +185,7 @@ fn varint_at(bytes: &[u8], at: &mut usize) -> io::Result<Option<u64>> {
     Err(damaged())
 }
 
-fn damaged() -> io::Error {
+pub(super) fn damaged() -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
         "the file is damaged: it does not hold the groups flowsift wrote",
@@ -193,7 +193,7 @@ fn damaged() -> io::Error {
 }
 
 /// Reads `file` at `offset` into `buf`, whatever other readers of the file do.
-fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+pub(super) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     #[cfg(unix)]
     return std::os::unix::fs::FileExt::read_at(file, buf, offset);
     #[cfg(windows)]
