@@ -1714,6 +1714,9 @@ fn finish_groups(
         });
     }
     let shown = columns.len();
+    // Sorted rows go to disk only when they are then read as they are written: an answer
+    // held whole would read them all back.
+    let sort_budget = if stream { sort_budget } else { 0 };
     let mut commands = Post::compile(&shape.post, columns)?.with_sort_budget(sort_budget);
     let (sorted, spilled_bytes) = groups.sorted()?;
     let mut empty = true;
@@ -1733,22 +1736,23 @@ fn finish_groups(
             .collect();
         commands.push(&total)?;
     }
-    let sorted_spilled_bytes = commands.spilled_bytes();
     if stream && commands.sorts() > 0 {
         // The rows are in the sorts (and on disk past their budget): they are read, and go
         // through the commands after the sorts, as they are written.
         let shown = commands.shown(shown);
+        let sorted = SortedRows::new(commands, shown)?;
         return Ok(Finished {
             table: Table {
-                columns: shown.columns.clone(),
+                columns: sorted.columns().to_vec(),
                 rows: Vec::new(),
             },
             records: Vec::new(),
-            stream: Some(Streamed::Sorted(SortedRows::new(commands, shown)?)),
+            sorted_spilled_bytes: sorted.spilled_bytes(),
+            stream: Some(Streamed::Sorted(sorted)),
             spilled_bytes,
-            sorted_spilled_bytes,
         });
     }
+    let sorted_spilled_bytes = commands.spilled_bytes();
     let (table, _) = commands.finish(shown, None, Vec::new())?;
     Ok(Finished {
         table,

@@ -192,6 +192,15 @@ impl Sorting {
             }
             run.push(&self.key_values[i * k..(i + 1) * k], &self.rows[i])?;
         }
+        if let Some(&last) = self
+            .keep
+            .and_then(|keep| keep.checked_sub(1))
+            .and_then(|i| order.get(i))
+        {
+            // The run holds the `keep` rows that sort first so far: a row that does not sort
+            // before the last of them would be cut, as after a cut.
+            self.bound = Some(self.key_values[last * k..(last + 1) * k].to_vec());
+        }
         let run = run.finish()?;
         self.spilled_bytes += run.bytes();
         self.runs.push((run, 0));
@@ -595,15 +604,31 @@ pub struct SortedRows {
 
 impl SortedRows {
     /// The rows of `post`, whose input has every row, to be read as they are written. The
-    /// first `sort` has all its rows (a later one gets them as they are read).
+    /// first `sort` has all its rows (a later one gets them as they are read); the commands
+    /// before it get no more, so they go (a `dedup`'s values with them).
     pub(super) fn new(mut post: Post, shown: Shown) -> Result<Self, SpillError> {
-        if let Some(sorting) = post.stages.iter_mut().find_map(|stage| match stage {
-            Stage::Sort(sorting) => Some(sorting),
-            _ => None,
-        }) {
-            sorting.seal()?;
+        let first = post
+            .stages
+            .iter()
+            .position(|stage| matches!(stage, Stage::Sort(_)));
+        if let Some(first) = first {
+            post.stages.drain(..first);
+            if let Stage::Sort(sorting) = &mut post.stages[0] {
+                sorting.seal()?;
+            }
         }
         Ok(SortedRows { post, shown })
+    }
+
+    /// The columns of the rows.
+    pub fn columns(&self) -> &[String] {
+        &self.shown.columns
+    }
+
+    /// Bytes of rows the `sort`s wrote to disk before the rows are read (a later `sort`
+    /// writes its own as they are, not counted here).
+    pub fn spilled_bytes(&self) -> u64 {
+        self.post.spilled_bytes()
     }
 
     /// Calls `f` with the rows in order, a chunk at a time, until it fails.
@@ -879,6 +904,49 @@ mod tests {
         assert_eq!(b, expected);
         let (table, _) = again.finish(2, None, Vec::new()).unwrap();
         assert_eq!(table.rows.len(), expected.len());
+    }
+
+    /// A sort kept to a limit that goes to disk keeps the limit's rows in the run it writes,
+    /// and the last of them bounds the rows to come, as a cut does: rows that sort after it are
+    /// never held or written again.
+    #[test]
+    fn a_sort_kept_to_a_limit_is_bounded_by_its_first_run() {
+        let mut commands = post("sort a | limit 20").with_sort_budget(4096);
+        for i in 0..100_000 {
+            commands.push(&[Value::Int(i), Value::Null]).unwrap();
+        }
+        let sorting = sortings(&commands).next().unwrap();
+        assert_eq!(sorting.runs.len(), 1);
+        assert!(sorting.rows.is_empty());
+        let (table, _) = commands.finish(2, None, Vec::new()).unwrap();
+        let a: Vec<Value> = table.rows.iter().map(|r| r[0].clone()).collect();
+        assert_eq!(a, (0..20).map(Value::Int).collect::<Vec<_>>());
+    }
+
+    /// A sorted answer keeps only the commands from its first sort on: those before it (a
+    /// `dedup` with the values it saw) get no more rows.
+    #[test]
+    fn a_sorted_answer_drops_the_commands_before_its_sort() {
+        let mut commands = post("dedup a | filter a > 1 | sort a desc | limit 3");
+        for i in 0..1000 {
+            commands.push(&[Value::Int(i % 50), Value::Int(i)]).unwrap();
+        }
+        let shown = commands.shown(2);
+        let sorted = SortedRows::new(commands, shown).unwrap();
+        assert_eq!(sorted.post.stages.len(), 2, "{:?}", sorted.post.stages);
+        for _ in 0..2 {
+            let mut rows = Vec::new();
+            sorted
+                .try_for_each_chunk(|chunk| -> std::io::Result<()> {
+                    rows.extend(chunk);
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(
+                rows,
+                [49, 48, 47].map(|a| vec![Value::Int(a), Value::Int(a)])
+            );
+        }
     }
 
     /// Rows sorted from disk stop being read once a `limit` after the sort is full, and a

@@ -43,7 +43,7 @@ type KeyRange<'k> = (Option<&'k [u8]>, Option<&'k [u8]>);
 /// A temporary file that could not be written or read.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "cannot {action} a temporary file in {dir}: {source} (the groups of an answer larger than \
+    "cannot {action} a temporary file in {dir}: {source} (the groups and sorted rows of an answer larger than \
      --memory-limit are kept there; free some space, point TMPDIR at a folder with room, or \
      raise --memory-limit)"
 )]
@@ -188,7 +188,7 @@ pub(super) fn varint_at(bytes: &[u8], at: &mut usize) -> io::Result<Option<u64>>
 pub(super) fn damaged() -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
-        "the file is damaged: it does not hold the groups flowsift wrote",
+        "the file is damaged: it does not hold what flowsift wrote",
     )
 }
 
