@@ -805,18 +805,8 @@ fn a_sort_past_the_memory_limit_streams_its_rows_from_disk() {
         .collect();
     // 21,000 groups (3 x 7 x 1,000), of one record or two.
     let f = file(&content);
-    let answer = |text: &str, limit: Option<u64>, stream: bool| {
-        let spec = QuerySpec {
-            query: parse(text).unwrap(),
-            records: false,
-        };
-        let options = LocalOptions {
-            stream,
-            memory_limit: limit,
-            ..options(&f.path, 200_000)
-        };
-        run(&options, &[spec], Window::default(), &NoProgress).unwrap()
-    };
+    let answer =
+        |text: &str, limit: Option<u64>, stream: bool| run_limited(&f, text, limit, stream);
     let base = "stats count(*) as n, sum(bytes) as b by interfaceId, srcPort, dstPort";
     for post in [
         "sort b desc",
@@ -939,18 +929,7 @@ fn spilled_groups_answer_as_held_ones() {
         "stats count(*) as n by dstPort | sort n desc, dstPort | limit 5",
     ];
     for text in queries {
-        let answer = |limit: Option<u64>, stream: bool| {
-            let spec = QuerySpec {
-                query: parse(text).unwrap(),
-                records: false,
-            };
-            let options = LocalOptions {
-                stream,
-                memory_limit: limit,
-                ..options(&f.path, 200_000)
-            };
-            run(&options, &[spec], Window::default(), &NoProgress).unwrap()
-        };
+        let answer = |limit: Option<u64>, stream: bool| run_limited(&f, text, limit, stream);
         let held = answer(None, false);
         assert_eq!(held.statistics.spilled_bytes, 0, "{text}");
         let held = held.outputs.into_iter().next().unwrap();
@@ -1023,6 +1002,20 @@ fn the_memory_limit_is_shared_by_the_threads_with_work_and_the_stats_queries() {
         (1 << 30) / (2 * threads)
     );
     assert_eq!(group_limit(Some(1), &shapes, 4), 1);
+}
+
+/// Runs `text` over `f` in chunks of 200,000 bytes, under a memory limit, held or streamed.
+fn run_limited(f: &Fixture, text: &str, limit: Option<u64>, stream: bool) -> LocalRun {
+    let spec = QuerySpec {
+        query: parse(text).unwrap(),
+        records: false,
+    };
+    let options = LocalOptions {
+        stream,
+        memory_limit: limit,
+        ..options(&f.path, 200_000)
+    };
+    run(&options, &[spec], Window::default(), &NoProgress).unwrap()
 }
 
 /// Counts a call in `calls`; the `n`th fails with "stop".
