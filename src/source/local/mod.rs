@@ -159,10 +159,11 @@ fn group_limit(limit: Option<u64>, shapes: &[QueryShape], units: usize) -> usize
 }
 
 /// Bytes of rows the `sort`s of each query may hold before they write the rest to disk: half
-/// the limit, shared by the queries that sort. A query's rows reach its sorts once its groups
-/// are merged (which then hold little: see `SortedGroups`), or, without `stats`, as the
-/// readers hand them over (which hold the rest of the limit at most; see `written`). 0: no
-/// limit.
+/// the limit, shared by the queries that sort. A query's rows reach its sorts as its groups
+/// are made into rows (groups merged from disk then hold little; groups that never went there
+/// stay in memory meanwhile, within their own limit), or, without `stats`, as the readers hand
+/// them over (the rows waiting for the writer take at most `HELD_BYTES` more; see `written`).
+/// 0: no limit.
 fn sort_budget(limit: Option<u64>, shapes: &[QueryShape]) -> usize {
     let Some(limit) = limit else { return 0 };
     let sorting = shapes.iter().filter(|s| s.sorts()).count().max(1);
