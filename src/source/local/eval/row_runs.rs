@@ -13,15 +13,13 @@
 //! to the earlier run: runs are written in input order, so the sort stays stable.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 
-use super::spill::{SpillError, damaged, read_at, varint_at, write_varint};
+use super::spill::{SpillError, TempWriter, damaged, read_at, varint_at, write_varint};
 use crate::source::Value;
 
-/// Bytes buffered writing a run.
-const WRITE_BUFFER: usize = 1 << 16;
 /// Bytes buffered reading a run: the merge reads every run at once.
 const READ_BUFFER: usize = 1 << 16;
 
@@ -46,9 +44,8 @@ impl RowRun {
 
 /// Writes one run, a row at a time in sorted order.
 pub(super) struct RowRunWriter {
-    file: BufWriter<File>,
+    file: TempWriter,
     record: Vec<u8>,
-    bytes: u64,
 }
 
 impl RowRunWriter {
@@ -57,11 +54,9 @@ impl RowRunWriter {
     }
 
     fn create_in(dir: &Path) -> Result<Self, SpillError> {
-        let file = tempfile::tempfile_in(dir).map_err(|e| SpillError::in_dir("create", dir, e))?;
         Ok(RowRunWriter {
-            file: BufWriter::with_capacity(WRITE_BUFFER, file),
+            file: TempWriter::create_in(dir)?,
             record: Vec::new(),
-            bytes: 0,
         })
     }
 
@@ -78,23 +73,12 @@ impl RowRunWriter {
             write_value(value, record);
         }
         let len = write_varint(record.len() as u64, &mut head);
-        self.bytes += (len + record.len()) as u64;
-        let mut write = || {
-            self.file.write_all(&head[..len])?;
-            self.file.write_all(record)
-        };
-        write().map_err(|e| SpillError::new("write", e))
+        self.file.write(&[&head[..len], record])
     }
 
     pub(super) fn finish(self) -> Result<RowRun, SpillError> {
-        let file = self
-            .file
-            .into_inner()
-            .map_err(|e| SpillError::new("write", e.into_error()))?;
-        Ok(RowRun {
-            file: Arc::new(file),
-            bytes: self.bytes,
-        })
+        let (file, bytes) = self.file.finish()?;
+        Ok(RowRun { file, bytes })
     }
 }
 

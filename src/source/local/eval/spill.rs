@@ -90,12 +90,53 @@ impl Run {
     }
 }
 
+/// A temporary file written through a buffer, with the bytes written so far: what the runs
+/// of groups and of sorted rows are written with.
+pub(super) struct TempWriter {
+    file: BufWriter<File>,
+    bytes: u64,
+}
+
+impl TempWriter {
+    /// A new temporary file, with no name, in `dir`.
+    pub(super) fn create_in(dir: &Path) -> Result<Self, SpillError> {
+        let file = tempfile::tempfile_in(dir).map_err(|e| SpillError::in_dir("create", dir, e))?;
+        Ok(TempWriter {
+            file: BufWriter::with_capacity(WRITE_BUFFER, file),
+            bytes: 0,
+        })
+    }
+
+    /// Appends `parts`, one after another.
+    pub(super) fn write(&mut self, parts: &[&[u8]]) -> Result<(), SpillError> {
+        for part in parts {
+            self.file
+                .write_all(part)
+                .map_err(|e| SpillError::new("write", e))?;
+            self.bytes += part.len() as u64;
+        }
+        Ok(())
+    }
+
+    pub(super) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The file, every byte written, and how many there are.
+    pub(super) fn finish(self) -> Result<(Arc<File>, u64), SpillError> {
+        let file = self
+            .file
+            .into_inner()
+            .map_err(|e| SpillError::new("write", e.into_error()))?;
+        Ok((Arc::new(file), self.bytes))
+    }
+}
+
 /// Writes one run, a group at a time in key order.
 pub(super) struct RunWriter {
-    file: BufWriter<File>,
+    file: TempWriter,
     record: Vec<u8>,
     groups: u64,
-    offset: u64,
     index: Vec<(Box<[u8]>, u64)>,
 }
 
@@ -105,12 +146,10 @@ impl RunWriter {
     }
 
     fn create_in(dir: &Path) -> Result<Self, SpillError> {
-        let file = tempfile::tempfile_in(dir).map_err(|e| SpillError::in_dir("create", dir, e))?;
         Ok(RunWriter {
-            file: BufWriter::with_capacity(WRITE_BUFFER, file),
+            file: TempWriter::create_in(dir)?,
             record: Vec::new(),
             groups: 0,
-            offset: 0,
             index: Vec::new(),
         })
     }
@@ -123,7 +162,7 @@ impl RunWriter {
         texts: &Texts,
     ) -> Result<(), SpillError> {
         if self.groups.is_multiple_of(INDEX_EVERY) {
-            self.index.push((key.into(), self.offset));
+            self.index.push((key.into(), self.file.bytes()));
         }
         self.groups += 1;
         let record = &mut self.record;
@@ -134,24 +173,15 @@ impl RunWriter {
         let mut head = [0u8; 20];
         let mut n = write_varint(key.len() as u64, &mut head);
         n += write_varint(record.len() as u64, &mut head[n..]);
-        self.offset += (n + key.len() + record.len()) as u64;
-        let write = |file: &mut BufWriter<File>| {
-            file.write_all(&head[..n])?;
-            file.write_all(key)?;
-            file.write_all(record)
-        };
-        write(&mut self.file).map_err(|e| SpillError::new("write", e))
+        self.file.write(&[&head[..n], key, record])
     }
 
     pub(super) fn finish(self) -> Result<Run, SpillError> {
-        let file = self
-            .file
-            .into_inner()
-            .map_err(|e| SpillError::new("write", e.into_error()))?;
+        let (file, bytes) = self.file.finish()?;
         Ok(Run {
-            file: Arc::new(file),
+            file,
             index: self.index.into(),
-            bytes: self.offset,
+            bytes,
         })
     }
 }
@@ -717,7 +747,7 @@ mod tests {
             writer
                 .push(&[i as u8; 300], &[AggState::Count(i)], &Texts::default())
                 .unwrap();
-            ends.push(writer.offset);
+            ends.push(writer.file.bytes());
         }
         let run = writer.finish().unwrap();
         let read_all = |run: &Run| -> Result<usize, SpillError> {
