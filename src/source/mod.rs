@@ -415,6 +415,27 @@ pub(crate) fn row_bytes(row: &Vec<Value>) -> usize {
     allocated(row.capacity() * size_of::<Value>()) + text_bytes(row)
 }
 
+/// Calls `f` with each item `produce` makes, in order, while `produce`, on a thread of its
+/// own, makes the next: each is handed over when `f` is ready for it. The `send` that
+/// `produce` gets returns `false` once `f` has failed (it should then stop); an error of
+/// `produce` comes after the items it sent.
+pub(crate) fn handed_over<T: Send, E: From<std::io::Error>>(
+    produce: impl FnOnce(&mut dyn FnMut(T) -> bool) -> std::io::Result<()> + Send,
+    f: impl FnMut(T) -> Result<(), E>,
+) -> Result<(), E> {
+    std::thread::scope(|scope| {
+        let (items, made) = std::sync::mpsc::sync_channel(0);
+        let producer = scope.spawn(move || produce(&mut |item| items.send(item).is_ok()));
+        // A failure drops the receiver: the producer's next `send` fails.
+        let consumed = made.into_iter().try_for_each(f);
+        let produced = producer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        consumed?;
+        produced.map_err(E::from)
+    })
+}
+
 /// Asks the processor to bring `item` into the cache, without waiting for it.
 #[inline]
 pub(crate) fn prefetch<T>(item: &T) {

@@ -29,7 +29,7 @@ use super::{
     AggFunc, AggState, CompiledStats, RecordContext, Texts, decode_key, encode_key, le_word,
 };
 use crate::source::local::value::{Number, Scalar};
-use crate::source::{RowBlock, Value, prefetch};
+use crate::source::{RowBlock, Value, handed_over, prefetch};
 
 /// Key parts held inline.
 const PARTS: usize = 4;
@@ -1041,24 +1041,10 @@ impl SortedGroups {
     fn try_for_each_chunk<T: Send, E: From<std::io::Error>>(
         &self,
         make: impl Fn(RowBlock) -> T + Sync,
-        mut f: impl FnMut(T) -> Result<(), E>,
+        f: impl FnMut(T) -> Result<(), E>,
     ) -> Result<(), E> {
-        std::thread::scope(|scope| {
-            // A rendezvous: a chunk is handed over when `f` is ready for it.
-            let (chunks, made) = std::sync::mpsc::sync_channel(0);
-            let make = &make;
-            scope.spawn(move || {
-                // A receiver gone (`f` failed) ends the work.
-                let read = self.for_each_made(make, |made| chunks.send(Ok(made)).is_ok());
-                if let Err(e) = read {
-                    let _ = chunks.send(Err(e));
-                }
-            });
-            for chunk in made {
-                f(chunk.map_err(std::io::Error::from)?)?;
-            }
-            Ok(())
-        })
+        let make = &make;
+        handed_over(|send| Ok(self.for_each_made(make, send)?), f)
     }
 
     /// Calls `f` with `make` of the rows a chunk at a time, in order, until it returns

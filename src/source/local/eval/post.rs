@@ -28,7 +28,7 @@ use super::{
 };
 use crate::insights::ast::{Command, Expr};
 use crate::source::local::value::Scalar;
-use crate::source::{Table, Value, prefetch, row_bytes, text_bytes};
+use crate::source::{Table, Value, handed_over, prefetch, row_bytes, text_bytes};
 
 /// Rows that come out of the commands once the input ended are handed on this many at a time.
 const CHUNK: usize = 1 << 12;
@@ -660,28 +660,20 @@ impl SortedRows {
         render: impl Fn(&mut dyn Iterator<Item = &[Value]>) -> Result<Vec<u8>, E> + Sync,
         mut write: impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
-        std::thread::scope(|scope| {
-            let (chunks, made) = std::sync::mpsc::sync_channel(1);
-            let reader = scope.spawn(move || {
-                // A receiver gone (writing failed) ends the reading.
+        // Rendered here, not on the pool: its idle threads would spin for work on the cores
+        // the reading needs.
+        handed_over(
+            |send| {
                 self.try_for_each_chunk(|rows| {
-                    chunks
-                        .send(rows)
-                        .map_err(|_| std::io::Error::other("the writer stopped"))
+                    if send(rows) {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::other("the writer stopped"))
+                    }
                 })
-            });
-            // Rendered here, not on the pool: its idle threads would spin for work on the
-            // cores the reading needs.
-            let written = made.into_iter().try_for_each(|rows: Vec<Vec<Value>>| {
-                write(&render(&mut rows.iter().map(Vec::as_slice))?)
-            });
-            let read = match reader.join() {
-                Ok(read) => read,
-                Err(panic) => std::panic::resume_unwind(panic),
-            };
-            written?;
-            read.map_err(E::from)
-        })
+            },
+            |rows: Vec<Vec<Value>>| write(&render(&mut rows.iter().map(Vec::as_slice))?),
+        )
     }
 }
 
