@@ -888,6 +888,57 @@ fn text_aggregates_match_a_model_across_many_records() {
     }
 }
 
+/// Groups agree with a model through every aggregate while they are few (each record updates
+/// its group at once) and after they are many (records go through the prefetching queues):
+/// 20,000 groups, most of them met again after the 16,384th is made.
+#[test]
+fn aggregates_match_a_model_while_groups_are_few_and_after() {
+    use std::collections::{BTreeMap, BTreeSet};
+    // Count, sum of bytes, least and most source, destinations, sum of packets.
+    type Entry = (i64, i64, String, String, BTreeSet<String>, i64);
+    let mut model: BTreeMap<i64, Entry> = BTreeMap::new();
+    let mut content = String::new();
+    for i in 0..60_000usize {
+        let port = (i * 7_919 % 20_000) as i64;
+        let src = format!("10.0.{}.{}", i % 7, i % 251);
+        let dst = format!("10.1.0.{}", i % 5);
+        let (packets, bytes) = ((i % 9) as i64, (i % 1_013) as i64);
+        content.push_str(&format!(
+            "2 123 eni-1 {src} {dst} 40000 {port} 6 {packets} {bytes} 1000 1005 ACCEPT OK\n"
+        ));
+        let e = model
+            .entry(port)
+            .or_insert_with(|| (0, 0, src.clone(), src.clone(), BTreeSet::new(), 0));
+        e.0 += 1;
+        e.1 += bytes;
+        e.2 = e.2.clone().min(src.clone());
+        e.3 = e.3.clone().max(src);
+        e.4.insert(dst);
+        e.5 += packets;
+    }
+    let expected: Vec<Vec<Value>> = model
+        .into_iter()
+        .map(|(port, (n, b, lo, hi, d, p))| {
+            vec![
+                Value::Int(port),
+                Value::Int(n),
+                Value::Int(b),
+                s(&lo),
+                s(&hi),
+                Value::Int(d.len() as i64),
+                Value::Float(p as f64 / n as f64),
+            ]
+        })
+        .collect();
+    let query = "stats count(*) as n, sum(bytes) as b, min(srcAddr) as lo, max(srcAddr) as hi, \
+                 count_distinct(dstAddr) as d, avg(packets) as a by dstPort";
+    for chunk in [256 * 1024, 1 << 30] {
+        let (table, _) = query_with(&content, query, Window::default(), chunk);
+        assert_eq!(table.rows.len(), 20_000, "chunk {chunk}");
+        assert_eq!(table.rows, expected, "chunk {chunk}");
+    }
+}
+
 /// Groups past the memory limit go to runs on disk and come back merged: every kind of key
 /// and aggregate gives the answer it gives in memory, held or streamed, including through
 /// rounds of merging (a limit of one byte writes a run every 1,024 records, far more runs

@@ -356,7 +356,8 @@ const SHARDS: usize = 16;
 /// slot is prefetched when it comes and its group found `FIND_AHEAD` records later; that
 /// group's states are prefetched then and updated `UPDATE_AHEAD` records later. The reads of
 /// several records overlap instead of waiting one after another. [`Groups::settle`] empties
-/// the queues; everything that reads the groups settles them first.
+/// the queues; everything that reads the groups settles them first. While a thread's groups
+/// are fewer than `FEW`, their tables stay in the cache and records skip the queues.
 #[derive(Debug, Default)]
 pub struct Groups {
     shards: Vec<Shard>,
@@ -409,6 +410,9 @@ struct Finding {
 }
 
 const FIND_AHEAD: usize = 16;
+/// Below this many groups, records update their group at once rather than through the
+/// queues: the tables of so few (some 60 bytes a group) stay in the cache of one core.
+const FEW: usize = 1 << 14;
 /// Records folded between two checks of memory against the limit.
 const CHECK_EVERY: u32 = 1 << 10;
 /// Groups made into rows by one task.
@@ -648,6 +652,55 @@ impl Groups {
         }
         let shard = shard_of(hash);
         let slot_hash = slot_hash(&key);
+        if self.finding.is_empty() && self.updating.is_empty() && self.len() < FEW {
+            self.fold_now(shard, key, slot_hash, stats, ctx);
+        } else {
+            self.queue(shard, key, slot_hash, stats, ctx);
+        }
+        if self.limit > 0 {
+            self.unchecked += 1;
+            if self.unchecked == CHECK_EVERY {
+                self.unchecked = 0;
+                if self.error.is_none() && self.memory() + self.reserved > self.limit {
+                    self.error = self.spill().err();
+                }
+            }
+        }
+    }
+
+    /// Finds the record's group and updates its states at once: while the groups are few,
+    /// their tables stay in the cache, and the queues would only add work.
+    fn fold_now<'a>(
+        &mut self,
+        shard: usize,
+        key: Key,
+        slot_hash: u64,
+        stats: &'a CompiledStats,
+        ctx: &RecordContext<'a>,
+    ) {
+        let group = self.group_of(shard, key, slot_hash);
+        let width = self.funcs.len();
+        let shard = &mut self.shards[shard];
+        let states = &mut shard.states[group * width..(group + 1) * width];
+        for (state, (_, arg)) in states.iter_mut().zip(&stats.aggregates) {
+            let value = arg.as_ref().map(|e| e.eval(ctx));
+            self.heap += state.update(value.as_ref(), &mut self.scratch, &mut shard.texts);
+        }
+        if shard.texts.wasteful() {
+            shard.texts = shard.texts.compacted(&mut shard.states);
+        }
+    }
+
+    /// Queues the record: its slot is prefetched now, its group found and its states updated
+    /// a few records later (see [`Groups`]).
+    fn queue<'a>(
+        &mut self,
+        shard: usize,
+        key: Key,
+        slot_hash: u64,
+        stats: &'a CompiledStats,
+        ctx: &RecordContext<'a>,
+    ) {
         self.shards[shard].prefetch(slot_hash);
         self.finding.push_back(Finding {
             shard: shard as u32,
@@ -664,15 +717,24 @@ impl Groups {
         if self.finding.len() > FIND_AHEAD {
             self.find_next();
         }
-        if self.limit > 0 {
-            self.unchecked += 1;
-            if self.unchecked == CHECK_EVERY {
-                self.unchecked = 0;
-                if self.error.is_none() && self.memory() + self.reserved > self.limit {
-                    self.error = self.spill().err();
-                }
-            }
+    }
+
+    /// The group of `key` in `shard`, made with fresh states if it is new.
+    fn group_of(&mut self, shard: usize, key: Key, slot_hash: u64) -> usize {
+        let funcs = &self.funcs;
+        let shard = &mut self.shards[shard];
+        let (group, new) = shard.group_of(key, slot_hash);
+        if new {
+            shard.room_for_states(funcs.len());
+            shard
+                .states
+                .extend(funcs.iter().map(|func| AggState::new(*func)));
+            self.heap += funcs
+                .iter()
+                .map(|&f| AggState::heap_bytes(f))
+                .sum::<usize>();
         }
+        group
     }
 
     /// Finds the group of the oldest record waiting for it, and asks for its states.
@@ -685,20 +747,11 @@ impl Groups {
         else {
             return;
         };
-        let funcs = &self.funcs;
-        let shard_groups = &mut self.shards[shard as usize];
-        let (group, new) = shard_groups.group_of(key, slot_hash);
-        if new {
-            shard_groups.room_for_states(funcs.len());
-            shard_groups
-                .states
-                .extend(funcs.iter().map(|func| AggState::new(*func)));
-            self.heap += funcs
-                .iter()
-                .map(|&f| AggState::heap_bytes(f))
-                .sum::<usize>();
-        }
-        prefetch_at(&shard_groups.states, group * funcs.len());
+        let group = self.group_of(shard as usize, key, slot_hash);
+        prefetch_at(
+            &self.shards[shard as usize].states,
+            group * self.funcs.len(),
+        );
         self.updating.push_back((shard, group_number(group)));
         if self.updating.len() > UPDATE_AHEAD {
             self.update_next();
