@@ -17,6 +17,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::flow::FlowRecord;
 use crate::source::local::eval::Streamed;
+use crate::source::local::value::Number;
 
 /// A typed value of a result row.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,14 +74,18 @@ impl Value {
                 Value::Str(_) => 2,
             }
         }
+        // Numbers and times compare by their exact values.
+        let number = |v: &Value| match *v {
+            Value::Int(n) | Value::Time(n) => Some(Number::Int(n)),
+            Value::Float(x) => Some(Number::Float(x)),
+            Value::Null | Value::Str(_) => None,
+        };
         match (self, other) {
-            (Value::Int(a), Value::Int(b)) | (Value::Time(a), Value::Time(b)) => a.cmp(b),
             (Value::Str(a), Value::Str(b)) => a.cmp(b),
-            (a, b) if rank(a) == 1 && rank(b) == 1 => {
-                let (x, y) = (a.as_f64().unwrap_or(0.0), b.as_f64().unwrap_or(0.0));
-                x.total_cmp(&y)
-            }
-            (a, b) => rank(a).cmp(&rank(b)),
+            (a, b) => match (number(a), number(b)) {
+                (Some(x), Some(y)) => x.compare(y),
+                _ => rank(a).cmp(&rank(b)),
+            },
         }
     }
 }
@@ -472,6 +477,36 @@ mod tests {
 
     /// A block's rows come back as pushed, a row or a run at a time, after another block's
     /// and with empty blocks anywhere.
+    /// `sort`'s order: nulls, then numbers and times by their exact values, then text.
+    #[test]
+    fn values_sort_nulls_numbers_then_text() {
+        let two53 = 1i64 << 53;
+        let mut values = vec![
+            Value::Str("10".into()),
+            Value::Int(two53 + 1),
+            Value::Null,
+            Value::Float(two53 as f64),
+            Value::Time(two53 - 1),
+            Value::Float(-0.5),
+            Value::Str("9".into()),
+            Value::Int(-1),
+        ];
+        values.sort_by(Value::total_cmp);
+        assert_eq!(
+            values,
+            [
+                Value::Null,
+                Value::Int(-1),
+                Value::Float(-0.5),
+                Value::Time(two53 - 1),
+                Value::Float(two53 as f64),
+                Value::Int(two53 + 1),
+                Value::Str("10".into()),
+                Value::Str("9".into()),
+            ]
+        );
+    }
+
     #[test]
     fn a_row_block_gives_back_its_rows() {
         let mut all = RowBlock::default();
