@@ -19,7 +19,7 @@ use ipnet::IpNet;
 use regex::Regex;
 use rustc_hash::FxHashSet;
 
-use super::value::{Number, Scalar};
+use super::value::{ExactSum, Number, Scalar};
 use crate::flow::{Field, FieldKind, FlowRecord, LogFormat, normalize_epoch_s};
 use crate::insights::ast::{
     AggArg, AggFunc, BinaryOp, Command, Expr, Function, Literal, ParsePattern, Query, UnaryOp,
@@ -966,16 +966,20 @@ impl Plan {
 }
 
 /// Aggregation state of one group. Groups hold millions of these, so each is 16 bytes: the
-/// running sum, minimum or maximum is one variant a kind of value, an average's two numbers
-/// are boxed, and a text minimum or maximum is where its text is in the groups' [`Texts`].
+/// running sum, minimum or maximum is one variant a kind of value, an exact sum and an
+/// average's sum and count are boxed, and a text minimum or maximum is where its text is in
+/// the groups' [`Texts`].
 #[derive(Debug, Clone)]
 enum AggState {
     Count(u64),
     Distinct(Box<FxHashSet<Vec<u8>>>),
-    /// `sum` before its first number; then exact while the integers fit; then floating.
+    /// `sum` before its first number; then an integer while the integers fit; then a float
+    /// while every addition is exact (fractions such as `bytes / 1024`); then kept exactly
+    /// and rounded when the answer is made. So a sum never depends on the order of its terms.
     SumNone,
     SumInt(i64),
     SumFloat(f64),
+    SumExact(Box<ExactSum>),
     Avg(Box<Mean>),
     MinNone,
     MinInt(i64),
@@ -1063,11 +1067,21 @@ impl Texts {
     }
 }
 
-/// The sum and the count of the numbers an average has seen.
-#[derive(Debug, Clone, Default)]
+/// The sum (a `sum`'s state, so as exact as a sum) and the count of the numbers an average
+/// has seen.
+#[derive(Debug, Clone)]
 struct Mean {
-    sum: f64,
+    sum: AggState,
     n: u64,
+}
+
+impl Default for Mean {
+    fn default() -> Self {
+        Mean {
+            sum: AggState::SumNone,
+            n: 0,
+        }
+    }
 }
 
 impl AggState {
@@ -1146,19 +1160,54 @@ impl AggState {
         };
     }
 
-    /// Adds a number to a sum: exact while integers fit, floating after.
-    fn add(&mut self, number: Number) {
-        *self = match (&*self, number) {
-            (AggState::SumNone, Number::Int(n)) => AggState::SumInt(n),
-            (AggState::SumNone, Number::Float(x)) => AggState::SumFloat(x),
-            (AggState::SumInt(a), Number::Int(n)) => match a.checked_add(n) {
-                Some(total) => AggState::SumInt(total),
-                None => AggState::SumFloat(*a as f64 + n as f64),
-            },
-            (AggState::SumInt(a), Number::Float(x)) => AggState::SumFloat(*a as f64 + x),
-            (AggState::SumFloat(a), number) => AggState::SumFloat(a + number.as_f64()),
-            _ => return,
-        };
+    /// Adds a number to a sum: an integer while the integers fit, a float while additions are
+    /// exact, an exact sum after. Returns the heap bytes the state grew by.
+    fn add(&mut self, number: Number) -> usize {
+        match (&mut *self, number) {
+            (AggState::SumExact(sum), number) => {
+                let before = sum.heap_bytes();
+                sum.add(number);
+                return sum.heap_bytes().saturating_sub(before);
+            }
+            (AggState::SumNone, Number::Int(n)) => {
+                *self = AggState::SumInt(n);
+                return 0;
+            }
+            (AggState::SumNone, Number::Float(x)) if x.is_finite() => {
+                *self = AggState::SumFloat(x);
+                return 0;
+            }
+            (AggState::SumInt(a), Number::Int(n)) => {
+                if let Some(total) = a.checked_add(n) {
+                    *a = total;
+                    return 0;
+                }
+            }
+            (AggState::SumInt(a), number) => {
+                if let Some(total) = exact_f64_sum(Number::Int(*a), number) {
+                    *self = AggState::SumFloat(total);
+                    return 0;
+                }
+            }
+            (AggState::SumFloat(a), number) => {
+                if let Some(total) = exact_f64_sum(Number::Float(*a), number) {
+                    *a = total;
+                    return 0;
+                }
+            }
+            (AggState::SumNone, _) => {}
+            _ => return 0,
+        }
+        let mut sum = ExactSum::default();
+        match *self {
+            AggState::SumInt(a) => sum.add(Number::Int(a)),
+            AggState::SumFloat(a) => sum.add(Number::Float(a)),
+            _ => {}
+        }
+        sum.add(number);
+        let heap = size_of::<ExactSum>() + 16 + sum.heap_bytes();
+        *self = AggState::SumExact(Box::new(sum));
+        heap
     }
 
     /// Folds one value in; returns the heap bytes the state grew by, roughly (a distinct
@@ -1190,15 +1239,18 @@ impl AggState {
                     return key.len() + 56;
                 }
             }
-            AggState::SumNone | AggState::SumInt(_) | AggState::SumFloat(_) => {
+            AggState::SumNone
+            | AggState::SumInt(_)
+            | AggState::SumFloat(_)
+            | AggState::SumExact(_) => {
                 if let Some(number) = value.as_number() {
-                    self.add(number);
+                    return self.add(number);
                 }
             }
             AggState::Avg(mean) => {
                 if let Some(number) = value.as_number() {
-                    mean.sum += number.as_f64();
                     mean.n += 1;
+                    return mean.sum.add(number);
                 }
             }
             _ => {
@@ -1222,14 +1274,37 @@ impl AggState {
         match (&mut *self, other) {
             (AggState::Count(a), AggState::Count(b)) => *a += b,
             (AggState::Distinct(a), AggState::Distinct(b)) => a.extend(*b),
-            (AggState::SumNone | AggState::SumInt(_) | AggState::SumFloat(_), b) => match b {
-                AggState::SumInt(n) => self.add(Number::Int(n)),
-                AggState::SumFloat(x) => self.add(Number::Float(x)),
+            (
+                AggState::SumNone
+                | AggState::SumInt(_)
+                | AggState::SumFloat(_)
+                | AggState::SumExact(_),
+                b,
+            ) => match b {
+                AggState::SumInt(n) => {
+                    self.add(Number::Int(n));
+                }
+                AggState::SumFloat(x) => {
+                    self.add(Number::Float(x));
+                }
+                AggState::SumExact(mut theirs) => match self {
+                    AggState::SumExact(sum) => sum.merge(&theirs),
+                    AggState::SumInt(a) => {
+                        theirs.add(Number::Int(*a));
+                        *self = AggState::SumExact(theirs);
+                    }
+                    AggState::SumFloat(a) => {
+                        theirs.add(Number::Float(*a));
+                        *self = AggState::SumExact(theirs);
+                    }
+                    _ => *self = AggState::SumExact(theirs),
+                },
                 _ => {}
             },
-            (AggState::Avg(mine), AggState::Avg(theirs)) => {
-                mine.sum += theirs.sum;
-                mine.n += theirs.n;
+            (AggState::Avg(mean), AggState::Avg(other)) => {
+                let Mean { sum, n } = *other;
+                mean.sum.merge(sum, mine, theirs);
+                mean.n += n;
             }
             (a, b) => {
                 let min = a.is_min();
@@ -1255,7 +1330,8 @@ impl AggState {
             AggState::SumNone => (2, None),
             AggState::SumInt(n) => (3, Some(n.to_le_bytes())),
             AggState::SumFloat(x) => (4, Some(x.to_le_bytes())),
-            AggState::Avg(mean) => (5, Some(mean.sum.to_le_bytes())),
+            AggState::SumExact(_) => (16, None),
+            AggState::Avg(mean) => (5, Some(mean.n.to_le_bytes())),
             AggState::MinNone => (6, None),
             AggState::MinInt(n) => (7, Some(n.to_le_bytes())),
             AggState::MinFloat(x) => (8, Some(x.to_le_bytes())),
@@ -1270,7 +1346,16 @@ impl AggState {
         out.push(tag);
         out.extend_from_slice(word.as_ref().map_or(&[][..], |w| &w[..]));
         if let AggState::Avg(mean) = self {
-            out.extend_from_slice(&mean.n.to_le_bytes());
+            mean.sum.write(texts, out);
+        }
+        if let AggState::SumExact(sum) = self {
+            let (whole, partials, special) = sum.parts();
+            out.extend_from_slice(&whole.to_le_bytes());
+            out.extend_from_slice(&special.to_le_bytes());
+            out.extend_from_slice(&(partials.len() as u64).to_le_bytes());
+            for x in partials {
+                out.extend_from_slice(&x.to_le_bytes());
+            }
         }
         let mut bytes = |b: &[u8]| {
             out.extend_from_slice(&(b.len() as u64).to_le_bytes());
@@ -1299,6 +1384,17 @@ impl AggState {
         }
         let int = |bytes: &mut &[u8]| word(bytes).map(i64::from_le_bytes);
         let float = |bytes: &mut &[u8]| word(bytes).map(f64::from_le_bytes);
+        let exact = |bytes: &mut &[u8]| -> Option<ExactSum> {
+            let whole = i128::from_le_bytes(take(bytes, 16)?.try_into().ok()?);
+            let special = float(bytes)?;
+            let n = len(bytes)?;
+            // Each partial takes 8 bytes: a count past what is left is damage, not a size.
+            if n > bytes.len() / 8 {
+                return None;
+            }
+            let partials = (0..n).map(|_| float(bytes)).collect::<Option<Vec<f64>>>()?;
+            Some(ExactSum::from_parts(whole, partials, special))
+        };
         let mut text = |bytes: &mut &[u8]| -> Option<TextRef> {
             let n = len(bytes)?;
             let text = std::str::from_utf8(take(bytes, n)?).ok()?;
@@ -1320,10 +1416,21 @@ impl AggState {
             2 => AggState::SumNone,
             3 => AggState::SumInt(int(bytes)?),
             4 => AggState::SumFloat(float(bytes)?),
-            5 => AggState::Avg(Box::new(Mean {
-                sum: float(bytes)?,
-                n: u64::from_le_bytes(word(bytes)?),
-            })),
+            5 => {
+                let n = u64::from_le_bytes(word(bytes)?);
+                let sum = AggState::read(bytes, texts)?;
+                let is_sum = matches!(
+                    sum,
+                    AggState::SumNone
+                        | AggState::SumInt(_)
+                        | AggState::SumFloat(_)
+                        | AggState::SumExact(_)
+                );
+                AggState::Avg(Box::new(Mean {
+                    sum: is_sum.then_some(sum)?,
+                    n,
+                }))
+            }
             6 => AggState::MinNone,
             7 => AggState::MinInt(int(bytes)?),
             8 => AggState::MinFloat(float(bytes)?),
@@ -1334,6 +1441,7 @@ impl AggState {
             13 => AggState::MaxFloat(float(bytes)?),
             14 => AggState::MaxTime(int(bytes)?),
             15 => AggState::MaxText(text(bytes)?),
+            16 => AggState::SumExact(Box::new(exact(bytes)?)),
             _ => return None,
         })
     }
@@ -1342,7 +1450,8 @@ impl AggState {
     /// bytes and about 16 more); a distinct count's values add theirs as they come (`update`).
     fn heap_bytes(func: AggFunc) -> usize {
         match func {
-            AggFunc::Avg => 32,
+            // The boxed `Mean`; its exact sum's floats add theirs as they come (`update`).
+            AggFunc::Avg => size_of::<Mean>() + 16,
             AggFunc::CountDistinct => 48,
             _ => 0,
         }
@@ -1354,11 +1463,32 @@ impl AggState {
             AggState::Distinct(set) => Value::Int(i64::try_from(set.len()).unwrap_or(i64::MAX)),
             AggState::SumInt(n) => Value::Int(*n),
             AggState::SumFloat(x) => Value::Float(*x),
+            AggState::SumExact(sum) => Value::Float(sum.value()),
             AggState::Avg(mean) if mean.n == 0 => Value::Null,
-            AggState::Avg(mean) => Value::Float(mean.sum / mean.n as f64),
+            AggState::Avg(mean) => match mean.sum.finish(texts).as_f64() {
+                Some(sum) => Value::Float(sum / mean.n as f64),
+                None => Value::Null,
+            },
             other => other.bound(texts).map_or(Value::Null, |b| b.to_value()),
         }
     }
+}
+
+/// `a + b` as a float, when both are floats (or integers that floats hold exactly) and their
+/// sum is one exactly: no rounding, so the order of such additions does not matter.
+fn exact_f64_sum(a: Number, b: Number) -> Option<f64> {
+    let float = |n: Number| match n {
+        // 2^53: every integer up to it is a float.
+        Number::Int(n) if n.unsigned_abs() <= 1 << 53 => Some(n as f64),
+        Number::Float(x) if x.is_finite() => Some(x),
+        _ => None,
+    };
+    let (a, b) = (float(a)?, float(b)?);
+    let sum = a + b;
+    // Knuth's TwoSum: the rounding error of `a + b`, exactly.
+    let b_part = sum - a;
+    let error = (a - (sum - b_part)) + (b - b_part);
+    (sum.is_finite() && error == 0.0).then_some(sum)
 }
 
 /// Appends a scalar to a group key. The encoding preserves order: keys compare as bytes the

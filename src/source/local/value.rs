@@ -135,10 +135,167 @@ impl Number {
     }
 }
 
+/// A sum of numbers kept exactly, whatever their order, and rounded once when it is read: so
+/// that a sum of fractions is the same to the last bit however the records were split among
+/// threads and merged. Whole numbers add up in a 128-bit integer; fractions in a few floats
+/// that do not overlap, in increasing magnitude (Shewchuk's adaptive-precision addition, as
+/// Python's `math.fsum` keeps it: <https://code.activestate.com/recipes/393090/>);
+/// infinities and NaNs apart.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExactSum {
+    whole: i128,
+    partials: Vec<f64>,
+    /// The sum of the infinite and NaN terms (and of any that overflowed), or 0.
+    special: f64,
+}
+
+/// 2^63: the least float past every i64.
+const PAST_I64: f64 = 9_223_372_036_854_775_808.0;
+
+impl ExactSum {
+    pub fn add(&mut self, number: Number) {
+        match number {
+            Number::Int(n) => self.add_whole(i128::from(n)),
+            // A whole float below 2^63 is an i64 exactly.
+            Number::Float(x) if x.fract() == 0.0 && x.abs() < PAST_I64 => {
+                self.add_whole(i128::from(x as i64));
+            }
+            Number::Float(x) => self.add_float(x),
+        }
+    }
+
+    fn add_whole(&mut self, n: i128) {
+        match self.whole.checked_add(n) {
+            Some(total) => self.whole = total,
+            // Past 2^127 (2^64 terms of 2^63): what is held goes to the floats.
+            None => {
+                let held = std::mem::replace(&mut self.whole, n);
+                self.add_wide(held);
+            }
+        }
+    }
+
+    /// Adds a 128-bit integer to the floats, exactly: as the floats nearest to what is left.
+    fn add_wide(&mut self, mut n: i128) {
+        // Near 2^127 the nearest float would be 2^127, past every i128: 2^126 goes first.
+        const HALF: i128 = 1 << 126;
+        if n > HALF {
+            self.add_float(HALF as f64);
+            n -= HALF;
+        }
+        while n != 0 {
+            let high = n as f64;
+            self.add_float(high);
+            n -= high as i128;
+        }
+    }
+
+    fn add_float(&mut self, mut x: f64) {
+        if !x.is_finite() {
+            self.special += x;
+            return;
+        }
+        let mut kept = 0;
+        for i in 0..self.partials.len() {
+            let mut y = self.partials[i];
+            if x.abs() < y.abs() {
+                std::mem::swap(&mut x, &mut y);
+            }
+            let high = x + y;
+            if !high.is_finite() {
+                // Past the largest float: the sum is infinite, whatever else comes.
+                self.special += high;
+                self.partials.clear();
+                return;
+            }
+            let low = y - (high - x);
+            if low != 0.0 {
+                self.partials[kept] = low;
+                kept += 1;
+            }
+            x = high;
+        }
+        self.partials.truncate(kept);
+        if x != 0.0 {
+            self.partials.push(x);
+        }
+    }
+
+    /// Adds another exact sum to this one.
+    pub fn merge(&mut self, other: &ExactSum) {
+        self.add_whole(other.whole);
+        for &x in &other.partials {
+            self.add_float(x);
+        }
+        self.special += other.special;
+    }
+
+    /// The sum, rounded once to the nearest float (ties to even).
+    pub fn value(&self) -> f64 {
+        if self.special != 0.0 || self.special.is_nan() {
+            return self.special;
+        }
+        if self.partials.is_empty() {
+            // Rounds to the nearest float, ties to even.
+            return self.whole as f64;
+        }
+        let mut all = self.clone();
+        let whole = std::mem::take(&mut all.whole);
+        all.add_wide(whole);
+        if all.special != 0.0 || all.special.is_nan() {
+            return all.special;
+        }
+        let p = &all.partials;
+        let Some((&last, rest)) = p.split_last() else {
+            return 0.0;
+        };
+        let (mut high, mut low) = (last, 0.0);
+        let mut n = rest.len();
+        while n > 0 {
+            let x = high;
+            n -= 1;
+            let y = p[n];
+            high = x + y;
+            low = y - (high - x);
+            if low != 0.0 {
+                break;
+            }
+        }
+        // Round half to even, correctly: a remainder of exactly half an ulp is decided by the
+        // sign of the partials below it.
+        if n > 0 && ((low < 0.0 && p[n - 1] < 0.0) || (low > 0.0 && p[n - 1] > 0.0)) {
+            let y = low * 2.0;
+            let x = high + y;
+            if y == x - high {
+                high = x;
+            }
+        }
+        high
+    }
+
+    /// What the sum is kept as (to write it to disk): the whole part, the floats and the
+    /// special terms.
+    pub fn parts(&self) -> (i128, &[f64], f64) {
+        (self.whole, &self.partials, self.special)
+    }
+
+    /// A sum written as `parts` gave it.
+    pub fn from_parts(whole: i128, partials: Vec<f64>, special: f64) -> Self {
+        ExactSum {
+            whole,
+            partials,
+            special,
+        }
+    }
+
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.partials.capacity() * size_of::<f64>()
+    }
+}
+
 /// How an integer compares with a float, exactly.
 fn int_float(n: i64, x: f64) -> Ordering {
-    // 2^63: the least float past every i64.
-    const END: f64 = 9_223_372_036_854_775_808.0;
     if x.is_nan() {
         return if x.is_sign_negative() {
             Ordering::Greater
@@ -146,10 +303,10 @@ fn int_float(n: i64, x: f64) -> Ordering {
             Ordering::Less
         };
     }
-    if x >= END {
+    if x >= PAST_I64 {
         return Ordering::Less;
     }
-    if x < -END {
+    if x < -PAST_I64 {
         return Ordering::Greater;
     }
     // -2^63 <= x < 2^63: its whole part is an i64 exactly, and the fraction is exact too.
@@ -340,5 +497,70 @@ mod tests {
             assert_eq!(a.compare(b), order, "{a:?} {b:?}");
             assert_eq!(b.compare(a), order.reverse(), "{b:?} {a:?}");
         }
+    }
+
+    /// A number with its value times 2^10 as an exact integer: integers of up to 62 bits and
+    /// multiples of 2^-10 of up to 50 bits.
+    fn scaled_number() -> impl proptest::strategy::Strategy<Value = (Number, i128)> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (-(1i64 << 62)..(1i64 << 62)).prop_map(|n| (Number::Int(n), i128::from(n) << 10)),
+            (-(1i64 << 50)..(1i64 << 50))
+                .prop_map(|k| (Number::Float(k as f64 / 1024.0), i128::from(k))),
+            (-4096i64..4096).prop_map(|k| (Number::Float(k as f64 / 1024.0), i128::from(k))),
+        ]
+    }
+
+    proptest::proptest! {
+        /// An exact sum is the true sum rounded once (to the nearest float, ties to even),
+        /// whatever the order of its terms and however they were split into sums merged later.
+        #[test]
+        fn exact_sums_round_the_true_sum_once(
+            terms in proptest::collection::vec(scaled_number(), 0..60),
+            split in proptest::prelude::any::<proptest::sample::Index>(),
+        ) {
+            use proptest::prelude::*;
+            let total: i128 = terms.iter().map(|(_, scaled)| scaled).sum();
+            // Exact: a power of two scales a float without rounding it.
+            let expected = total as f64 / 1024.0;
+            let mut forward = ExactSum::default();
+            for &(number, _) in &terms {
+                forward.add(number);
+            }
+            prop_assert_eq!(forward.value().to_bits(), expected.to_bits());
+            let at = split.index(terms.len() + 1);
+            let (mut a, mut b) = (ExactSum::default(), ExactSum::default());
+            for &(number, _) in terms[..at].iter().rev() {
+                a.add(number);
+            }
+            for &(number, _) in terms[at..].iter().rev() {
+                b.add(number);
+            }
+            b.merge(&a);
+            prop_assert_eq!(b.value().to_bits(), expected.to_bits());
+        }
+    }
+
+    #[test]
+    fn exact_sums_keep_infinities_and_nans_apart() {
+        let sum = |xs: &[f64]| {
+            let mut sum = ExactSum::default();
+            xs.iter().for_each(|&x| sum.add(Number::Float(x)));
+            sum.value()
+        };
+        assert_eq!(sum(&[]), 0.0);
+        assert_eq!(sum(&[1.0, f64::INFINITY, -5.0]), f64::INFINITY);
+        assert!(sum(&[f64::INFINITY, 2.0, f64::NEG_INFINITY]).is_nan());
+        assert!(sum(&[f64::NAN, 1.0]).is_nan());
+        assert_eq!(sum(&[f64::MAX, f64::MAX]), f64::INFINITY);
+        assert_eq!(sum(&[1e100, 1.0, -1e100]), 1.0);
+        // Whole numbers past 2^127 go on in the floats.
+        let mut wide = ExactSum::from_parts(i128::MAX - 5, Vec::new(), 0.0);
+        wide.merge(&ExactSum::from_parts(100, vec![0.5], 0.0));
+        assert_eq!(wide.value(), 2f64.powi(127));
+        wide.merge(&ExactSum::from_parts(i128::MIN, Vec::new(), 0.0));
+        assert_eq!(wide.value(), 94.5);
+        // Added one by one, each 1e-16 is lost to the 1.0 before it.
+        assert_eq!(sum(&[1.0, 1e-16, 1e-16]), 1.000_000_000_000_000_2);
     }
 }
