@@ -17,7 +17,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::flow::FlowRecord;
 use crate::source::local::eval::Streamed;
-use crate::source::local::value::Number;
+use crate::source::local::value::Scalar;
 
 /// A typed value of a result row.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,28 +65,10 @@ impl Value {
         matches!(self, Value::Null)
     }
 
-    /// The order `sort` uses: nulls first, then numbers (and times), then strings.
+    /// The order `sort` uses: nulls first, then numbers (and times) by their exact values,
+    /// then strings (see `Scalar::total_cmp`).
     pub fn total_cmp(&self, other: &Value) -> Ordering {
-        fn rank(v: &Value) -> u8 {
-            match v {
-                Value::Null => 0,
-                Value::Int(_) | Value::Float(_) | Value::Time(_) => 1,
-                Value::Str(_) => 2,
-            }
-        }
-        // Numbers and times compare by their exact values.
-        let number = |v: &Value| match *v {
-            Value::Int(n) | Value::Time(n) => Some(Number::Int(n)),
-            Value::Float(x) => Some(Number::Float(x)),
-            Value::Null | Value::Str(_) => None,
-        };
-        match (self, other) {
-            (Value::Str(a), Value::Str(b)) => a.cmp(b),
-            (a, b) => match (number(a), number(b)) {
-                (Some(x), Some(y)) => x.compare(y),
-                _ => rank(a).cmp(&rank(b)),
-            },
-        }
+        Scalar::from_value(self).total_cmp(&Scalar::from_value(other))
     }
 }
 

@@ -1256,9 +1256,8 @@ impl AggState {
             _ => {
                 let min = self.is_min();
                 let replace = self.bound(texts).is_none_or(|current| {
-                    value
-                        .compare(&current)
-                        .is_some_and(|o| if min { o.is_lt() } else { o.is_gt() })
+                    let o = value.total_cmp(&current);
+                    if min { o.is_lt() } else { o.is_gt() }
                 });
                 if replace {
                     self.set_bound(min, value, texts);
@@ -1349,8 +1348,9 @@ impl AggState {
             mean.sum.write(texts, out);
         }
         if let AggState::SumExact(sum) = self {
-            let (whole, partials, special) = sum.parts();
+            let (whole, floats, partials, special) = sum.parts();
             out.extend_from_slice(&whole.to_le_bytes());
+            out.push(u8::from(floats));
             out.extend_from_slice(&special.to_le_bytes());
             out.extend_from_slice(&(partials.len() as u64).to_le_bytes());
             for x in partials {
@@ -1386,6 +1386,11 @@ impl AggState {
         let float = |bytes: &mut &[u8]| word(bytes).map(f64::from_le_bytes);
         let exact = |bytes: &mut &[u8]| -> Option<ExactSum> {
             let whole = i128::from_le_bytes(take(bytes, 16)?.try_into().ok()?);
+            let floats = match take(bytes, 1)? {
+                [0] => false,
+                [1] => true,
+                _ => return None,
+            };
             let special = float(bytes)?;
             let n = len(bytes)?;
             // Each partial takes 8 bytes: a count past what is left is damage, not a size.
@@ -1393,7 +1398,7 @@ impl AggState {
                 return None;
             }
             let partials = (0..n).map(|_| float(bytes)).collect::<Option<Vec<f64>>>()?;
-            Some(ExactSum::from_parts(whole, partials, special))
+            Some(ExactSum::from_parts(whole, floats, partials, special))
         };
         let mut text = |bytes: &mut &[u8]| -> Option<TextRef> {
             let n = len(bytes)?;
@@ -1418,6 +1423,10 @@ impl AggState {
             4 => AggState::SumFloat(float(bytes)?),
             5 => {
                 let n = u64::from_le_bytes(word(bytes)?);
+                // The sum inside: one of the sum's tags (and never another average).
+                if !matches!(bytes.first(), Some(2 | 3 | 4 | 16)) {
+                    return None;
+                }
                 let sum = AggState::read(bytes, texts)?;
                 let is_sum = matches!(
                     sum,
@@ -1463,7 +1472,9 @@ impl AggState {
             AggState::Distinct(set) => Value::Int(i64::try_from(set.len()).unwrap_or(i64::MAX)),
             AggState::SumInt(n) => Value::Int(*n),
             AggState::SumFloat(x) => Value::Float(*x),
-            AggState::SumExact(sum) => Value::Float(sum.value()),
+            AggState::SumExact(sum) => sum
+                .integer()
+                .map_or_else(|| Value::Float(sum.value()), Value::Int),
             AggState::Avg(mean) if mean.n == 0 => Value::Null,
             AggState::Avg(mean) => match mean.sum.finish(texts).as_f64() {
                 Some(sum) => Value::Float(sum / mean.n as f64),
@@ -2140,6 +2151,96 @@ mod key_tests {
     /// Text minimums and maximums stay right while their texts are replaced in place, moved
     /// to the end, compacted away and merged from another buffer: with texts of every
     /// length, multi-byte characters among them.
+    /// An average's sum is read back only as a sum's state: damaged bytes that nest averages
+    /// are refused at once, however deep, rather than read until the stack runs out.
+    #[test]
+    fn an_average_holds_only_a_sum() {
+        let nested: Vec<u8> = std::iter::repeat_n([5u8, 0, 0, 0, 0, 0, 0, 0, 0], 100_000)
+            .flatten()
+            .collect();
+        assert!(AggState::read(&mut &nested[..], &mut Texts::default()).is_none());
+        let mut mean = AggState::new(AggFunc::Avg);
+        mean.update(
+            Some(&Scalar::Float(0.25)),
+            &mut Vec::new(),
+            &mut Texts::default(),
+        );
+        let mut written = Vec::new();
+        mean.write(&Texts::default(), &mut written);
+        let read = AggState::read(&mut &written[..], &mut Texts::default()).unwrap();
+        assert_eq!(read.finish(&Texts::default()), Value::Float(0.25));
+    }
+
+    /// Values equal as numbers but not alike (0 and -0.0, 5 and 5.0, an integer sum that went
+    /// past 2^63 on the way) give one answer whatever order they come in, added one by one
+    /// or merged from two threads' states.
+    #[test]
+    fn bounds_and_sums_do_not_depend_on_the_order_of_equal_values() {
+        let mut texts = Texts::default();
+        let fold = |func: AggFunc, values: &[Scalar<'_>]| {
+            let mut state = AggState::new(func);
+            for v in values {
+                state.update(Some(v), &mut Vec::new(), &mut Texts::default());
+            }
+            state
+        };
+        let finish = |state: &AggState| match state.finish(&Texts::default()) {
+            Value::Float(x) => format!("float {:x}", x.to_bits()),
+            other => format!("{other:?}"),
+        };
+        let big = i64::MAX - 2;
+        for (func, values) in [
+            (
+                AggFunc::Min,
+                vec![Scalar::Float(0.0), Scalar::Float(-0.0), Scalar::Int(0)],
+            ),
+            (
+                AggFunc::Max,
+                vec![Scalar::Float(0.0), Scalar::Float(-0.0), Scalar::Int(0)],
+            ),
+            (
+                AggFunc::Min,
+                vec![Scalar::Int(5), Scalar::Float(5.0), Scalar::Time(5)],
+            ),
+            (
+                AggFunc::Max,
+                vec![Scalar::Int(5), Scalar::Float(5.0), Scalar::Time(5)],
+            ),
+            (
+                AggFunc::Sum,
+                vec![Scalar::Int(big), Scalar::Int(3), Scalar::Int(-2)],
+            ),
+            (
+                AggFunc::Avg,
+                vec![Scalar::Int(big), Scalar::Int(3), Scalar::Int(-2)],
+            ),
+        ] {
+            let forward = fold(func, &values);
+            let reversed: Vec<Scalar<'_>> = values.iter().rev().cloned().collect();
+            assert_eq!(
+                finish(&fold(func, &reversed)),
+                finish(&forward),
+                "{func:?} {values:?}"
+            );
+            for split in 0..=values.len() {
+                for (a, b) in [
+                    (&values[..split], &values[split..]),
+                    (&values[split..], &values[..split]),
+                ] {
+                    let mut merged = fold(func, a);
+                    merged.merge(fold(func, b), &mut texts, &Texts::default());
+                    assert_eq!(finish(&merged), finish(&forward), "{func:?} {a:?} + {b:?}");
+                }
+            }
+        }
+        // The integer sum that passed 2^63 on the way is an integer, as the one that did not.
+        let sum = fold(
+            AggFunc::Sum,
+            &[Scalar::Int(big), Scalar::Int(3), Scalar::Int(-2)],
+        );
+        assert_eq!(sum.finish(&texts), Value::Int(big + 1));
+    }
+
     #[test]
     fn text_bounds_survive_replacement_compaction_and_merging() {
         let words = [

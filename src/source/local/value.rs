@@ -86,6 +86,47 @@ impl<'a> Scalar<'a> {
         }
     }
 
+    /// The order `sort`, `min` and `max` use, a total order: nulls, then numbers (and times)
+    /// by their exact values, then text. Values equal as numbers but not alike (5 and 5.0, 0
+    /// and -0.0) come in a fixed order too, so which of them a `min` keeps never depends on
+    /// which came first.
+    pub fn total_cmp(&self, other: &Scalar<'_>) -> Ordering {
+        fn rank(s: &Scalar<'_>) -> u8 {
+            match s {
+                Scalar::Null => 0,
+                Scalar::Bool(_) | Scalar::Int(_) | Scalar::Time(_) | Scalar::Float(_) => 1,
+                Scalar::Str(_) | Scalar::Owned(_) => 2,
+            }
+        }
+        fn kind(s: &Scalar<'_>) -> u8 {
+            match s {
+                Scalar::Bool(_) => 0,
+                Scalar::Int(_) => 1,
+                Scalar::Time(_) => 2,
+                _ => 3,
+            }
+        }
+        let number = |s: &Scalar<'_>| match *s {
+            Scalar::Bool(b) => Some(Number::Int(i64::from(b))),
+            Scalar::Int(n) | Scalar::Time(n) => Some(Number::Int(n)),
+            Scalar::Float(x) => Some(Number::Float(x)),
+            _ => None,
+        };
+        if let (Some(a), Some(b)) = (self.as_str(), other.as_str()) {
+            return a.cmp(b);
+        }
+        match (number(self), number(other)) {
+            (Some(a), Some(b)) => a
+                .compare(b)
+                .then_with(|| kind(self).cmp(&kind(other)))
+                .then_with(|| match (self, other) {
+                    (Scalar::Float(x), Scalar::Float(y)) => x.total_cmp(y),
+                    _ => Ordering::Equal,
+                }),
+            _ => rank(self).cmp(&rank(other)),
+        }
+    }
+
     /// Compares two non-null values: numerically when both are numbers (or numeric text next
     /// to a number), as text otherwise. `None` when either side is null: a comparison with a
     /// missing field matches nothing.
@@ -144,6 +185,8 @@ impl Number {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExactSum {
     whole: i128,
+    /// Whether a float was added: a sum of integers alone that fits an i64 is an integer.
+    floats: bool,
     partials: Vec<f64>,
     /// The sum of the infinite and NaN terms (and of any that overflowed), or 0.
     special: f64,
@@ -154,6 +197,7 @@ const PAST_I64: f64 = 9_223_372_036_854_775_808.0;
 
 impl ExactSum {
     pub fn add(&mut self, number: Number) {
+        self.floats |= matches!(number, Number::Float(_));
         match number {
             Number::Int(n) => self.add_whole(i128::from(n)),
             // A whole float below 2^63 is an i64 exactly.
@@ -223,6 +267,7 @@ impl ExactSum {
 
     /// Adds another exact sum to this one.
     pub fn merge(&mut self, other: &ExactSum) {
+        self.floats |= other.floats;
         self.add_whole(other.whole);
         for &x in &other.partials {
             self.add_float(x);
@@ -273,16 +318,26 @@ impl ExactSum {
         high
     }
 
-    /// What the sum is kept as (to write it to disk): the whole part, the floats and the
-    /// special terms.
-    pub fn parts(&self) -> (i128, &[f64], f64) {
-        (self.whole, &self.partials, self.special)
+    /// The sum as an integer, when only integers were added and it fits an i64 (as an
+    /// integer `sum` that went past 2^63 on the way and came back is).
+    pub fn integer(&self) -> Option<i64> {
+        if self.floats || !self.partials.is_empty() || self.special != 0.0 {
+            return None;
+        }
+        i64::try_from(self.whole).ok()
+    }
+
+    /// What the sum is kept as (to write it to disk): the whole part, whether a float was
+    /// added, the floats and the special terms.
+    pub fn parts(&self) -> (i128, bool, &[f64], f64) {
+        (self.whole, self.floats, &self.partials, self.special)
     }
 
     /// A sum written as `parts` gave it.
-    pub fn from_parts(whole: i128, partials: Vec<f64>, special: f64) -> Self {
+    pub fn from_parts(whole: i128, floats: bool, partials: Vec<f64>, special: f64) -> Self {
         ExactSum {
             whole,
+            floats,
             partials,
             special,
         }
@@ -555,10 +610,10 @@ mod tests {
         assert_eq!(sum(&[f64::MAX, f64::MAX]), f64::INFINITY);
         assert_eq!(sum(&[1e100, 1.0, -1e100]), 1.0);
         // Whole numbers past 2^127 go on in the floats.
-        let mut wide = ExactSum::from_parts(i128::MAX - 5, Vec::new(), 0.0);
-        wide.merge(&ExactSum::from_parts(100, vec![0.5], 0.0));
+        let mut wide = ExactSum::from_parts(i128::MAX - 5, false, Vec::new(), 0.0);
+        wide.merge(&ExactSum::from_parts(100, true, vec![0.5], 0.0));
         assert_eq!(wide.value(), 2f64.powi(127));
-        wide.merge(&ExactSum::from_parts(i128::MIN, Vec::new(), 0.0));
+        wide.merge(&ExactSum::from_parts(i128::MIN, false, Vec::new(), 0.0));
         assert_eq!(wide.value(), 94.5);
         // Added one by one, each 1e-16 is lost to the 1.0 before it.
         assert_eq!(sum(&[1.0, 1e-16, 1e-16]), 1.000_000_000_000_000_2);
