@@ -498,6 +498,28 @@ impl Shard {
         }
     }
 
+    /// Updates the `width` states of `group` with `args`, one a state (`None` for `count(*)`);
+    /// returns the heap bytes they grew by.
+    fn update<'v>(
+        &mut self,
+        group: usize,
+        width: usize,
+        args: impl Iterator<Item = Option<Scalar<'v>>>,
+        scratch: &mut Vec<u8>,
+    ) -> usize {
+        let mut grown = 0;
+        for (state, arg) in self.states[group * width..(group + 1) * width]
+            .iter_mut()
+            .zip(args)
+        {
+            grown += state.update(arg.as_ref(), scratch, &mut self.texts);
+        }
+        if self.texts.wasteful() {
+            self.texts = self.texts.compacted(&mut self.states);
+        }
+        grown
+    }
+
     /// Forgets every group, keeping the memory of the table and the states.
     fn clear(&mut self) {
         self.slots.fill(Slot::default());
@@ -679,16 +701,11 @@ impl Groups {
         ctx: &RecordContext<'a>,
     ) {
         let group = self.group_of(shard, key, slot_hash);
-        let width = self.funcs.len();
-        let shard = &mut self.shards[shard];
-        let states = &mut shard.states[group * width..(group + 1) * width];
-        for (state, (_, arg)) in states.iter_mut().zip(&stats.aggregates) {
-            let value = arg.as_ref().map(|e| e.eval(ctx));
-            self.heap += state.update(value.as_ref(), &mut self.scratch, &mut shard.texts);
-        }
-        if shard.texts.wasteful() {
-            shard.texts = shard.texts.compacted(&mut shard.states);
-        }
+        let args = stats
+            .aggregates
+            .iter()
+            .map(|(_, arg)| arg.as_ref().map(|e| e.eval(ctx)));
+        self.heap += self.shards[shard].update(group, self.funcs.len(), args, &mut self.scratch);
     }
 
     /// Queues the record: its slot is prefetched now, its group found and its states updated
@@ -772,19 +789,13 @@ impl Groups {
             heap,
             ..
         } = self;
-        let start = group as usize * funcs.len();
-        let shard = &mut shards[shard as usize];
-        for state in &mut shard.states[start..start + funcs.len()] {
-            let arg = match args.pop_front() {
-                Some(Queued::Value(value)) => Some(value),
-                Some(Queued::Text(range)) => Some(Scalar::Str(&queued_text[range])),
-                Some(Queued::Star) | None => None,
-            };
-            *heap += state.update(arg.as_ref(), scratch, &mut shard.texts);
-        }
-        if shard.texts.wasteful() {
-            shard.texts = shard.texts.compacted(&mut shard.states);
-        }
+        let width = funcs.len();
+        let args = (0..width).map(|_| match args.pop_front() {
+            Some(Queued::Value(value)) => Some(value),
+            Some(Queued::Text(range)) => Some(Scalar::Str(&queued_text[range])),
+            Some(Queued::Star) | None => None,
+        });
+        *heap += shards[shard as usize].update(group as usize, width, args, scratch);
     }
 
     /// Finishes the work on every record folded so far.
