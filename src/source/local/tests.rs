@@ -847,9 +847,8 @@ fn a_sort_past_the_memory_limit_streams_its_rows_from_disk() {
     }
 }
 
-/// Text arguments of `min`, `max` and `count_distinct` wait for their group with the record;
-/// far more of them than the queues hold at once (and than their text buffer holds) still
-/// give every group its own minimum, maximum and distinct count, however the input is cut.
+/// Text arguments of `min`, `max` and `count_distinct`, tens of thousands of them, give every
+/// group its own minimum, maximum and distinct count, however the input is cut.
 #[test]
 fn text_aggregates_match_a_model_across_many_records() {
     use std::collections::{BTreeMap, BTreeSet};
@@ -888,9 +887,11 @@ fn text_aggregates_match_a_model_across_many_records() {
     }
 }
 
-/// Groups agree with a model through every aggregate while they are few (each record updates
-/// its group at once) and after they are many (records go through the prefetching queues):
-/// 20,000 groups, most of them met again after the 16,384th is made.
+/// Groups agree with a model through every aggregate while they are few (they stay in the
+/// front tables) and after they are many (front tables move their groups to the shards a
+/// thousand at a time): 20,000 groups, each met in two records in a row (the second updates
+/// the group in its front table) and met again 40,000 records later (when it has moved, so
+/// its states merge with those of the shard's table).
 #[test]
 fn aggregates_match_a_model_while_groups_are_few_and_after() {
     use std::collections::{BTreeMap, BTreeSet};
@@ -898,8 +899,8 @@ fn aggregates_match_a_model_while_groups_are_few_and_after() {
     type Entry = (i64, i64, String, String, BTreeSet<String>, i64);
     let mut model: BTreeMap<i64, Entry> = BTreeMap::new();
     let mut content = String::new();
-    for i in 0..60_000usize {
-        let port = (i * 7_919 % 20_000) as i64;
+    for i in 0..80_000usize {
+        let port = (i / 2 * 7_919 % 20_000) as i64;
         let src = format!("10.0.{}.{}", i % 7, i % 251);
         let dst = format!("10.1.0.{}", i % 5);
         let (packets, bytes) = ((i % 9) as i64, (i % 1_013) as i64);

@@ -11,9 +11,10 @@
 //! Each thread folds into its own `Groups`, spread over shards by a hash of the key values; a
 //! shard is an open-addressing table of keys and group numbers beside the groups' states.
 //! With millions of groups, finding a group and updating its states are reads from anywhere
-//! in memory, so records wait a few places in two queues while their slot and then their
-//! states are prefetched (see [`Groups`]). Merging translates the other thread's dictionary
-//! codes, then merges shard by shard in parallel. Output order is the order of the values, as
+//! in memory, so records fold into small tables that stay in the cache, whose groups move to
+//! the shards' tables a thousand at a time with their reads prefetched (see [`Groups`]).
+//! Merging translates the other thread's dictionary codes, then merges shard by shard in
+//! parallel. Output order is the order of the values, as
 //! `encode_key` defines it.
 //!
 //! Groups given a memory limit write themselves to a sorted run on disk when they outgrow it,
@@ -28,7 +29,7 @@ use super::spill::{Run, RunWriter, SpillError, SpilledGroups};
 use super::{
     AggFunc, AggState, CompiledStats, RecordContext, Texts, decode_key, encode_key, le_word,
 };
-use crate::source::local::value::{Number, Scalar};
+use crate::source::local::value::Scalar;
 use crate::source::{RowBlock, Value, handed_over, prefetch};
 
 /// Key parts held inline.
@@ -352,25 +353,27 @@ const SHARDS: usize = 16;
 /// array of its shard (`width` states a group).
 ///
 /// With millions of groups, finding a record's group and then its states are two reads from
-/// memory that is not in any cache. Records therefore go through two short queues: a record's
-/// slot is prefetched when it comes and its group found `FIND_AHEAD` records later; that
-/// group's states are prefetched then and updated `UPDATE_AHEAD` records later. The reads of
-/// several records overlap instead of waiting one after another. [`Groups::settle`] empties
-/// the queues; everything that reads the groups settles them first. While a thread's groups
-/// are fewer than `FEW`, their tables stay in the cache and records skip the queues.
+/// memory that is not in any cache, each costing more than the rest of the record's work. So
+/// a record folds into its shard's front table, a table like the shard's own of at most
+/// `FRONT` groups, which stays in the cache. A full front table moves its groups to the
+/// shard: new ones take their states along, the others merge them; the moves are in a row, so
+/// the slot of a group several moves ahead and the states of one a few ahead are prefetched,
+/// and the reads overlap instead of waiting one after another. A group met again while it is
+/// in the front table costs no read from memory at all (flow records of a connection come
+/// close together), and a query of few groups never leaves its front tables.
+/// [`Groups::settle`] moves every front table's groups; everything that reads the groups
+/// settles them first.
 #[derive(Debug, Default)]
 pub struct Groups {
     shards: Vec<Shard>,
     dictionaries: Vec<Dictionary>,
     funcs: Vec<AggFunc>,
-    /// Records whose group is to be found.
-    finding: VecDeque<Finding>,
-    /// Records whose states are to be updated: shard and group.
-    updating: VecDeque<(u32, u32)>,
-    /// The aggregate arguments of the records in both queues, `funcs.len()` a record, in order.
-    args: VecDeque<Queued>,
-    /// The text of queued arguments, one after another; emptied when the queues are.
-    queued_text: String,
+    /// Front tables, one a shard: the groups of the records folded last (see [`Groups`]).
+    front: Vec<Shard>,
+    /// Scratch for moving a front table's groups to its shard.
+    moving: Vec<(Key, u64, usize)>,
+    /// The heap bytes of a new group's states.
+    new_heap: usize,
     /// Scratch for `count_distinct`'s encodings.
     scratch: Vec<u8>,
     /// Heap bytes the states hold beyond their 16 each (averages, distinct values), roughly.
@@ -389,35 +392,13 @@ pub struct Groups {
     error: Option<SpillError>,
 }
 
-/// An aggregate argument in the queue.
-#[derive(Debug)]
-enum Queued {
-    /// `count(*)` has none.
-    Star,
-    Value(Scalar<'static>),
-    /// Text, in `Groups::queued_text`: copying it there costs no allocation.
-    Text(Range<usize>),
-}
-
-/// Once the queued text is this long, the queues are settled and the text dropped.
-const TEXTS: usize = 1 << 16;
-
-#[derive(Debug)]
-struct Finding {
-    shard: u32,
-    key: Key,
-    slot_hash: u64,
-}
-
-const FIND_AHEAD: usize = 16;
-/// Below this many groups, records update their group at once rather than through the
-/// queues: the tables of so few (some 60 bytes a group) stay in the cache of one core.
-const FEW: usize = 1 << 14;
+/// Groups a front table holds before they move to its shard: the `SHARDS` front tables of this
+/// many (some 70 bytes a group with two aggregates) stay in the cache of one core.
+const FRONT: usize = 1 << 10;
 /// Records folded between two checks of memory against the limit.
 const CHECK_EVERY: u32 = 1 << 10;
 /// Groups made into rows by one task.
 const RUN: usize = 1 << 10;
-const UPDATE_AHEAD: usize = 8;
 /// Groups read in key order prefetch the states of the one this far ahead.
 const PREFETCH_AHEAD: usize = 8;
 
@@ -441,11 +422,12 @@ struct Shard {
 }
 
 impl Shard {
+    /// Prefetches the slot of `slot_hash` and the line after it: a 20-byte slot may end in
+    /// the next line, and probes go on into it.
     fn prefetch(&self, slot_hash: u64) {
-        prefetch_at(
-            &self.slots,
-            slot_hash as usize & self.slots.len().wrapping_sub(1),
-        );
+        let i = slot_hash as usize & self.slots.len().wrapping_sub(1);
+        prefetch_at(&self.slots, i);
+        prefetch_at(&self.slots, i + 3);
     }
 
     /// The group of `key`, and whether it is new: the caller then adds its states.
@@ -538,7 +520,6 @@ impl Shard {
 
     /// Merges another thread's shard, whose dictionary codes `translate` maps to mine.
     fn absorb(&mut self, other: Shard, translate: &[Vec<u32>], width: usize) {
-        const AHEAD: usize = 8;
         // Their groups as mine, first, so that the slot and the states of a group a few
         // ahead can be prefetched: both are reads from anywhere in memory.
         let incoming: Vec<(Key, u64, usize)> = other
@@ -553,55 +534,80 @@ impl Shard {
             })
             .collect();
         let mut theirs = other.states;
-        let their_texts = other.texts;
         drop(other.slots);
-        for (i, &(key, hash, g)) in incoming.iter().enumerate() {
-            if let Some(&(_, hash, g)) = incoming.get(i + AHEAD) {
-                self.prefetch(hash);
-                prefetch_at(&theirs, g * width);
-            }
+        self.take(&incoming, &mut theirs, &other.texts, width);
+    }
+
+    /// Moves this front table's groups to its shard `back` (see [`Groups`]) and empties it,
+    /// keeping its memory; returns how many merged into groups `back` had.
+    fn move_to(
+        &mut self,
+        back: &mut Shard,
+        width: usize,
+        moving: &mut Vec<(Key, u64, usize)>,
+    ) -> usize {
+        moving.clear();
+        moving.extend(self.groups().map(|(key, g)| (key, slot_hash(&key), g)));
+        let merged = back.take(moving, &mut self.states, &self.texts, width);
+        self.clear();
+        merged
+    }
+
+    /// Takes the groups of another table, given as their keys (in my dictionary codes), slot
+    /// hashes and numbers in `theirs`: new groups move their states (and texts) over, groups I
+    /// have merge them. Returns how many merged.
+    fn take(
+        &mut self,
+        incoming: &[(Key, u64, usize)],
+        theirs: &mut [AggState],
+        their_texts: &Texts,
+        width: usize,
+    ) -> usize {
+        // The slot of a group this many ahead is prefetched; the states of a group I have,
+        // this many merges before they merge: a move costs a few dozen nanoseconds, and a read
+        // from memory several times that.
+        const AHEAD: usize = 48;
+        const MERGE_AHEAD: usize = 16;
+        let mut merging: VecDeque<(usize, usize)> = VecDeque::with_capacity(MERGE_AHEAD + 1);
+        let mut merged = 0;
+        let merge = |shard: &mut Shard, theirs: &mut [AggState], (mine, g): (usize, usize)| {
             let states = theirs[g * width..(g + 1) * width]
                 .iter_mut()
                 .map(|s| std::mem::replace(s, AggState::Count(0)));
+            for (a, b) in shard.states[mine * width..(mine + 1) * width]
+                .iter_mut()
+                .zip(states)
+            {
+                a.merge(b, &mut shard.texts, their_texts);
+            }
+        };
+        for (i, &(key, hash, g)) in incoming.iter().enumerate() {
+            if let Some(&(_, hash, _)) = incoming.get(i + AHEAD) {
+                self.prefetch(hash);
+            }
             let (group, new) = self.group_of(key, hash);
             if new {
                 self.room_for_states(width);
-                for mut state in states {
-                    state.move_text(&their_texts, &mut self.texts);
+                for state in &mut theirs[g * width..(g + 1) * width] {
+                    let mut state = std::mem::replace(state, AggState::Count(0));
+                    state.move_text(their_texts, &mut self.texts);
                     self.states.push(state);
                 }
             } else {
-                let mine = group * width;
-                for (a, b) in self.states[mine..mine + width].iter_mut().zip(states) {
-                    a.merge(b, &mut self.texts, &their_texts);
+                prefetch_at(&self.states, group * width);
+                merging.push_back((group, g));
+                merged += 1;
+                if merging.len() > MERGE_AHEAD {
+                    let next = merging.pop_front().expect("a group to merge");
+                    merge(self, theirs, next);
                 }
             }
         }
+        for next in merging {
+            merge(self, theirs, next);
+        }
+        merged
     }
-}
-
-/// What an aggregate needs of its argument until it is updated: whether it is null for
-/// `count`, its number for `sum` and `avg`, the value itself otherwise. Text is copied (into
-/// `queued_text`) only for the aggregates that read it.
-fn queued_arg(func: AggFunc, value: Scalar<'_>, queued_text: &mut String) -> Queued {
-    let value = match (func, value) {
-        (_, Scalar::Null) => Scalar::Null,
-        (AggFunc::Count, _) => Scalar::Bool(true),
-        (AggFunc::Sum | AggFunc::Avg, value) => match value.as_number() {
-            Some(Number::Int(n)) => Scalar::Int(n),
-            Some(Number::Float(x)) => Scalar::Float(x),
-            None => Scalar::Null,
-        },
-        (AggFunc::CountDistinct | AggFunc::Min | AggFunc::Max, value) => match value.as_str() {
-            Some(text) => {
-                let start = queued_text.len();
-                queued_text.push_str(text);
-                return Queued::Text(start..queued_text.len());
-            }
-            None => value.into_owned(),
-        },
-    };
-    Queued::Value(value)
 }
 
 /// Where a key goes in a shard's table. Codes differ between threads' dictionaries, so this is
@@ -651,6 +657,10 @@ impl Groups {
             self.shards.resize_with(SHARDS, Shard::default);
             self.dictionaries.resize_with(parts, Dictionary::default);
             self.funcs = stats.aggregates.iter().map(|(func, _)| *func).collect();
+            self.new_heap = self.funcs.iter().map(|&f| AggState::heap_bytes(f)).sum();
+        }
+        if self.front.is_empty() {
+            self.front.resize_with(SHARDS, Shard::default);
         }
         let mut key: Key = [0; PARTS];
         let mut hash: u64 = 0;
@@ -669,15 +679,24 @@ impl Groups {
             *code = coded;
             hash = (hash.rotate_left(5) ^ value_hash).wrapping_mul(SEED);
         }
-        if self.queued_text.len() > TEXTS {
-            self.settle();
-        }
         let shard = shard_of(hash);
-        let slot_hash = slot_hash(&key);
-        if self.finding.is_empty() && self.updating.is_empty() && self.len() < FEW {
-            self.fold_now(shard, key, slot_hash, stats, ctx);
-        } else {
-            self.queue(shard, key, slot_hash, stats, ctx);
+        let width = self.funcs.len();
+        let front = &mut self.front[shard];
+        let (group, new) = front.group_of(key, slot_hash(&key));
+        if new {
+            front.room_for_states(width);
+            front
+                .states
+                .extend(self.funcs.iter().map(|func| AggState::new(*func)));
+            self.heap += self.new_heap;
+        }
+        let args = stats
+            .aggregates
+            .iter()
+            .map(|(_, arg)| arg.as_ref().map(|e| e.eval(ctx)));
+        self.heap += front.update(group, width, args, &mut self.scratch);
+        if front.len >= FRONT {
+            self.move_front(shard);
         }
         if self.limit > 0 {
             self.unchecked += 1;
@@ -690,126 +709,25 @@ impl Groups {
         }
     }
 
-    /// Finds the record's group and updates its states at once: while the groups are few,
-    /// their tables stay in the cache, and the queues would only add work.
-    fn fold_now<'a>(
-        &mut self,
-        shard: usize,
-        key: Key,
-        slot_hash: u64,
-        stats: &'a CompiledStats,
-        ctx: &RecordContext<'a>,
-    ) {
-        let group = self.group_of(shard, key, slot_hash);
-        let args = stats
-            .aggregates
-            .iter()
-            .map(|(_, arg)| arg.as_ref().map(|e| e.eval(ctx)));
-        self.heap += self.shards[shard].update(group, self.funcs.len(), args, &mut self.scratch);
+    /// Moves a front table's groups to their shard. A group that was there already no longer
+    /// holds the heap of a new group's states twice.
+    fn move_front(&mut self, shard: usize) {
+        let width = self.funcs.len();
+        let merged = self.front[shard].move_to(&mut self.shards[shard], width, &mut self.moving);
+        self.heap = self.heap.saturating_sub(merged * self.new_heap);
     }
 
-    /// Queues the record: its slot is prefetched now, its group found and its states updated
-    /// a few records later (see [`Groups`]).
-    fn queue<'a>(
-        &mut self,
-        shard: usize,
-        key: Key,
-        slot_hash: u64,
-        stats: &'a CompiledStats,
-        ctx: &RecordContext<'a>,
-    ) {
-        self.shards[shard].prefetch(slot_hash);
-        self.finding.push_back(Finding {
-            shard: shard as u32,
-            key,
-            slot_hash,
-        });
-        for (func, arg) in &stats.aggregates {
-            let queued = match arg {
-                None => Queued::Star,
-                Some(e) => queued_arg(*func, e.eval(ctx), &mut self.queued_text),
-            };
-            self.args.push_back(queued);
-        }
-        if self.finding.len() > FIND_AHEAD {
-            self.find_next();
-        }
-    }
-
-    /// The group of `key` in `shard`, made with fresh states if it is new.
-    fn group_of(&mut self, shard: usize, key: Key, slot_hash: u64) -> usize {
-        let funcs = &self.funcs;
-        let shard = &mut self.shards[shard];
-        let (group, new) = shard.group_of(key, slot_hash);
-        if new {
-            shard.room_for_states(funcs.len());
-            shard
-                .states
-                .extend(funcs.iter().map(|func| AggState::new(*func)));
-            self.heap += funcs
-                .iter()
-                .map(|&f| AggState::heap_bytes(f))
-                .sum::<usize>();
-        }
-        group
-    }
-
-    /// Finds the group of the oldest record waiting for it, and asks for its states.
-    fn find_next(&mut self) {
-        let Some(Finding {
-            shard,
-            key,
-            slot_hash,
-        }) = self.finding.pop_front()
-        else {
-            return;
-        };
-        let group = self.group_of(shard as usize, key, slot_hash);
-        prefetch_at(
-            &self.shards[shard as usize].states,
-            group * self.funcs.len(),
-        );
-        self.updating.push_back((shard, group_number(group)));
-        if self.updating.len() > UPDATE_AHEAD {
-            self.update_next();
-        }
-    }
-
-    /// Updates the states of the oldest record waiting for it.
-    fn update_next(&mut self) {
-        let Some((shard, group)) = self.updating.pop_front() else {
-            return;
-        };
-        let Groups {
-            shards,
-            funcs,
-            args,
-            queued_text,
-            scratch,
-            heap,
-            ..
-        } = self;
-        let width = funcs.len();
-        let args = (0..width).map(|_| match args.pop_front() {
-            Some(Queued::Value(value)) => Some(value),
-            Some(Queued::Text(range)) => Some(Scalar::Str(&queued_text[range])),
-            Some(Queued::Star) | None => None,
-        });
-        *heap += shards[shard as usize].update(group as usize, width, args, scratch);
-    }
-
-    /// Finishes the work on every record folded so far.
+    /// Moves every front table's groups to their shards: everything that reads the groups
+    /// settles them first.
     pub fn settle(&mut self) {
-        while !self.finding.is_empty() {
-            self.find_next();
+        for shard in 0..self.front.len() {
+            if self.front[shard].len > 0 {
+                self.move_front(shard);
+            }
         }
-        while !self.updating.is_empty() {
-            self.update_next();
-        }
-        self.queued_text.clear();
     }
 
-    /// Settles the queues, and reports a run that could not be written.
+    /// Settles the groups, and reports a run that could not be written.
     pub fn settle_or_error(&mut self) -> Result<(), SpillError> {
         self.settle();
         self.error.take().map_or(Ok(()), Err)
@@ -823,6 +741,7 @@ impl Groups {
         let shards: usize = self
             .shards
             .iter()
+            .chain(&self.front)
             .map(|s| {
                 s.slots.capacity() * size_of::<Slot>()
                     + s.states.capacity() * size_of::<AggState>()
@@ -894,6 +813,7 @@ impl Groups {
     fn drop_tables(&mut self) {
         debug_assert!(self.is_empty());
         self.shards = Vec::new();
+        self.front = Vec::new();
         self.dictionaries = Vec::new();
     }
 
@@ -958,9 +878,10 @@ impl Groups {
             .for_each(|(mine, theirs)| mine.absorb(theirs, &translate, width));
     }
 
-    /// The groups, less any records not yet settled into theirs.
+    /// The groups, counting those of the front tables not yet settled apart (so, until they
+    /// are, some twice).
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.len).sum()
+        self.shards.iter().chain(&self.front).map(|s| s.len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
