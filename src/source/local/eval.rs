@@ -1269,10 +1269,22 @@ impl AggState {
 
     /// Merges another set of groups' state, whose texts are in `theirs`, into this one,
     /// whose texts are in `mine`.
-    fn merge(&mut self, other: AggState, mine: &mut Texts, theirs: &Texts) {
+    ///
+    /// Returns the heap bytes, as `update` counted them, that `other` held and that are gone
+    /// now, roughly: values a set had already, an exact sum merged into another.
+    fn merge(&mut self, other: AggState, mine: &mut Texts, theirs: &Texts) -> usize {
+        let mut freed = 0;
         match (&mut *self, other) {
             (AggState::Count(a), AggState::Count(b)) => *a += b,
-            (AggState::Distinct(a), AggState::Distinct(b)) => a.extend(*b),
+            (AggState::Distinct(a), AggState::Distinct(b)) => {
+                for value in *b {
+                    if a.contains(&value) {
+                        freed += value.len() + 56;
+                    } else {
+                        a.insert(value);
+                    }
+                }
+            }
             (
                 AggState::SumNone
                 | AggState::SumInt(_)
@@ -1287,7 +1299,10 @@ impl AggState {
                     self.add(Number::Float(x));
                 }
                 AggState::SumExact(mut theirs) => match self {
-                    AggState::SumExact(sum) => sum.merge(&theirs),
+                    AggState::SumExact(sum) => {
+                        sum.merge(&theirs);
+                        freed += size_of::<ExactSum>() + 16 + theirs.heap_bytes();
+                    }
                     AggState::SumInt(a) => {
                         theirs.add(Number::Int(*a));
                         *self = AggState::SumExact(theirs);
@@ -1302,13 +1317,13 @@ impl AggState {
             },
             (AggState::Avg(mean), AggState::Avg(other)) => {
                 let Mean { sum, n } = *other;
-                mean.sum.merge(sum, mine, theirs);
+                freed += mean.sum.merge(sum, mine, theirs);
                 mean.n += n;
             }
             (a, b) => {
                 let min = a.is_min();
                 let Some(their_bound) = b.bound(theirs).map(|s| s.to_value()) else {
-                    return;
+                    return freed;
                 };
                 let replace = a.bound(mine).is_none_or(|m| {
                     let o = their_bound.total_cmp(&m.to_value());
@@ -1319,6 +1334,7 @@ impl AggState {
                 }
             }
         }
+        freed
     }
 
     /// Appends this state, with its text, to a spill file's record (see `groups::spill`).
@@ -1684,8 +1700,8 @@ impl Partial {
         }
     }
 
-    /// Finishes the work on every record fed so far (groups update their states a few
-    /// records late), and reports groups that could not be written to disk.
+    /// Finishes the work on every record fed so far (groups move from their front tables to
+    /// their shards), and reports groups that could not be written to disk.
     pub fn settle(&mut self) -> Result<(), SpillError> {
         match self {
             Partial::Groups(groups) => groups.settle_or_error(),
@@ -2146,6 +2162,49 @@ mod key_tests {
     #[test]
     fn an_aggregation_state_is_16_bytes() {
         assert_eq!(std::mem::size_of::<AggState>(), 16);
+    }
+
+    /// Merging a state reports the heap its `update`s counted that is gone: the values a set
+    /// had already (not those it gains), an exact sum merged into another; groups moving from
+    /// their front tables subtract it, so a group that passes through them again and again
+    /// with the same values does not count them again each time.
+    #[test]
+    fn merging_reports_the_heap_it_frees() {
+        let (mut key, mut texts) = (Vec::new(), Texts::default());
+        let mut update = |state: &mut AggState, value: Scalar<'_>| {
+            state.update(Some(&value), &mut key, &mut texts)
+        };
+        let (mut a, mut b) = (
+            AggState::new(AggFunc::CountDistinct),
+            AggState::new(AggFunc::CountDistinct),
+        );
+        update(&mut a, Scalar::Str("10.0.0.1"));
+        let shared = update(&mut b, Scalar::Str("10.0.0.1"));
+        let gained = update(&mut b, Scalar::Str("10.0.0.22"));
+        assert!(shared > 0 && gained > 0);
+        assert_eq!(a.merge(b, &mut Texts::default(), &Texts::default()), shared);
+        assert!(matches!(&a, AggState::Distinct(set) if set.len() == 2));
+
+        let exact = |update: &mut dyn FnMut(&mut AggState, Scalar<'_>) -> usize| {
+            let mut sum = AggState::new(AggFunc::Sum);
+            let counted =
+                update(&mut sum, Scalar::Float(0.1)) + update(&mut sum, Scalar::Float(1e-30));
+            assert!(matches!(sum, AggState::SumExact(_)));
+            (sum, counted)
+        };
+        let (mut a, _) = exact(&mut update);
+        let (b, counted) = exact(&mut update);
+        assert_eq!(
+            a.merge(b, &mut Texts::default(), &Texts::default()),
+            counted
+        );
+        let (b, _) = exact(&mut update);
+        let mut int = AggState::SumInt(5);
+        assert_eq!(
+            int.merge(b, &mut Texts::default(), &Texts::default()),
+            0,
+            "it stays"
+        );
     }
 
     /// Text minimums and maximums stay right while their texts are replaced in place, moved

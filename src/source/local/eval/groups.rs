@@ -360,7 +360,8 @@ const SHARDS: usize = 16;
 /// the slot of a group several moves ahead and the states of one a few ahead are prefetched,
 /// and the reads overlap instead of waiting one after another. A group met again while it is
 /// in the front table costs no read from memory at all (flow records of a connection come
-/// close together), and a query of few groups never leaves its front tables.
+/// close together), and the groups of a query of few groups stay in their front tables until
+/// the thread has read its part of the input.
 /// [`Groups::settle`] moves every front table's groups; everything that reads the groups
 /// settles them first.
 #[derive(Debug, Default)]
@@ -393,7 +394,7 @@ pub struct Groups {
 }
 
 /// Groups a front table holds before they move to its shard: the `SHARDS` front tables of this
-/// many (some 70 bytes a group with two aggregates) stay in the cache of one core.
+/// many take about 1 MiB (with two aggregates), which stays in the 2 MiB cache of a core.
 const FRONT: usize = 1 << 10;
 /// Records folded between two checks of memory against the limit.
 const CHECK_EVERY: u32 = 1 << 10;
@@ -539,13 +540,13 @@ impl Shard {
     }
 
     /// Moves this front table's groups to its shard `back` (see [`Groups`]) and empties it,
-    /// keeping its memory; returns how many merged into groups `back` had.
+    /// keeping its table's memory; returns what `take` returns.
     fn move_to(
         &mut self,
         back: &mut Shard,
         width: usize,
         moving: &mut Vec<(Key, u64, usize)>,
-    ) -> usize {
+    ) -> (usize, usize) {
         moving.clear();
         moving.extend(self.groups().map(|(key, g)| (key, slot_hash(&key), g)));
         let merged = back.take(moving, &mut self.states, &self.texts, width);
@@ -555,14 +556,15 @@ impl Shard {
 
     /// Takes the groups of another table, given as their keys (in my dictionary codes), slot
     /// hashes and numbers in `theirs`: new groups move their states (and texts) over, groups I
-    /// have merge them. Returns how many merged.
+    /// have merge them. Returns how many merged, and the heap bytes their states held that
+    /// merging freed (see `AggState::merge`).
     fn take(
         &mut self,
         incoming: &[(Key, u64, usize)],
         theirs: &mut [AggState],
         their_texts: &Texts,
         width: usize,
-    ) -> usize {
+    ) -> (usize, usize) {
         // The slot of a group this many ahead is prefetched; the states of a group I have,
         // this many merges before they merge: a move costs a few dozen nanoseconds, and a read
         // from memory several times that.
@@ -570,7 +572,8 @@ impl Shard {
         const MERGE_AHEAD: usize = 16;
         let mut merging: VecDeque<(usize, usize)> = VecDeque::with_capacity(MERGE_AHEAD + 1);
         let mut merged = 0;
-        let merge = |shard: &mut Shard, theirs: &mut [AggState], (mine, g): (usize, usize)| {
+        let mut freed = 0;
+        let mut merge = |shard: &mut Shard, theirs: &mut [AggState], (mine, g): (usize, usize)| {
             let states = theirs[g * width..(g + 1) * width]
                 .iter_mut()
                 .map(|s| std::mem::replace(s, AggState::Count(0)));
@@ -578,7 +581,7 @@ impl Shard {
                 .iter_mut()
                 .zip(states)
             {
-                a.merge(b, &mut shard.texts, their_texts);
+                freed += a.merge(b, &mut shard.texts, their_texts);
             }
         };
         for (i, &(key, hash, g)) in incoming.iter().enumerate() {
@@ -606,7 +609,11 @@ impl Shard {
         for next in merging {
             merge(self, theirs, next);
         }
-        merged
+        // Merged bounds that grew left their old text behind.
+        if self.texts.wasteful() {
+            self.texts = self.texts.compacted(&mut self.states);
+        }
+        (merged, freed)
     }
 }
 
@@ -710,11 +717,12 @@ impl Groups {
     }
 
     /// Moves a front table's groups to their shard. A group that was there already no longer
-    /// holds the heap of a new group's states twice.
+    /// holds the heap of a new group's states twice, nor of the values both had.
     fn move_front(&mut self, shard: usize) {
         let width = self.funcs.len();
-        let merged = self.front[shard].move_to(&mut self.shards[shard], width, &mut self.moving);
-        self.heap = self.heap.saturating_sub(merged * self.new_heap);
+        let (merged, freed) =
+            self.front[shard].move_to(&mut self.shards[shard], width, &mut self.moving);
+        self.heap = self.heap.saturating_sub(merged * self.new_heap + freed);
     }
 
     /// Moves every front table's groups to their shards: everything that reads the groups
