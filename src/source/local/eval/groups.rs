@@ -497,9 +497,7 @@ impl Shard {
         {
             grown += state.update(arg.as_ref(), scratch, &mut self.texts);
         }
-        if self.texts.wasteful() {
-            self.texts = self.texts.compacted(&mut self.states);
-        }
+        self.compact_texts();
         grown
     }
 
@@ -610,10 +608,15 @@ impl Shard {
             merge(self, theirs, next);
         }
         // Merged bounds that grew left their old text behind.
+        self.compact_texts();
+        (merged, freed)
+    }
+
+    /// Drops the text that replaced minimums and maximums left behind, once it is most of it.
+    fn compact_texts(&mut self) {
         if self.texts.wasteful() {
             self.texts = self.texts.compacted(&mut self.states);
         }
-        (merged, freed)
     }
 }
 
