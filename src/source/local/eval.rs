@@ -392,11 +392,18 @@ struct RowScope<'c> {
 
 trait Resolver {
     fn slot(&mut self, name: &str) -> Result<usize, PlanError>;
+
+    /// Notes that an expression reads the record's time without naming a field (`bin`).
+    fn reads_time(&mut self) {}
 }
 
 impl Resolver for Scope<'_> {
     fn slot(&mut self, name: &str) -> Result<usize, PlanError> {
         Ok(self.resolve(name))
+    }
+
+    fn reads_time(&mut self) {
+        self.slot_of_kind(SlotKind::Timestamp);
     }
 }
 
@@ -456,6 +463,7 @@ fn compile_expr<R: Resolver>(expr: &Expr, scope: &mut R) -> Result<CExpr, PlanEr
         Expr::Call { func, args } => match func {
             Function::Bin => match args.as_slice() {
                 [Expr::Literal(Literal::Duration { millis, .. })] if *millis > 0 => {
+                    scope.reads_time();
                     CExpr::Bin { period_ms: *millis }
                 }
                 _ => {
@@ -818,6 +826,11 @@ impl Plan {
             records: shape.records,
             missing_fields: scope.missing,
         })
+    }
+
+    /// Whether the plan reads the record's time (`@timestamp`, `bin`).
+    pub fn reads_time(&self) -> bool {
+        self.slots.contains(&SlotKind::Timestamp)
     }
 
     /// The integer columns of the layout this plan reads.

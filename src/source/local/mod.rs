@@ -645,6 +645,7 @@ struct RunContext<'a> {
 struct LayoutPlans {
     format: Arc<LogFormat>,
     plans: Vec<Plan>,
+    /// The start-time column, when the window or a query reads the record's time.
     start: Option<usize>,
     status: Option<usize>,
     /// Integer columns the queries read: a record whose token there is not a number is
@@ -659,13 +660,19 @@ impl RunContext<'_> {
             .iter()
             .map(|s| Plan::compile(s, &format))
             .collect::<Result<Vec<_>, _>>()?;
+        // The start time is parsed only when the window or a query reads it.
+        let start = if !self.window.is_unbounded() || plans.iter().any(Plan::reads_time) {
+            format.position(Field::Start)
+        } else {
+            None
+        };
         let mut int_columns: Vec<usize> = plans.iter().flat_map(Plan::int_columns).collect();
-        int_columns.extend(format.position(Field::Start));
+        int_columns.extend(start);
         int_columns.sort_unstable();
         int_columns.dedup();
         Ok(LayoutPlans {
             int_columns,
-            start: format.position(Field::Start),
+            start,
             status: format.position(Field::LogStatus),
             plans,
             format,

@@ -442,13 +442,17 @@ proptest! {
     #[test]
     fn token_soup_parses_or_is_counted(tokens in proptest::collection::vec("[-0-9a-zA-Z.:]{1,12}", 1..20)) {
         let line = tokens.join(" ");
-        let (_, stats) = query_with(&format!("{line}\n"), "stats count(*) as n", Window::default(), files::CHUNK_BYTES);
         let header = crate::flow::LogFormat::from_header_line(&line).is_some();
         let expected = if header { 0 } else { 1 };
-        prop_assert_eq!(stats.records_scanned + stats.malformed_lines, expected);
-                // The start column is always read (for the window), so it must be a number or `-`.
+        // A query that reads the time needs the start column to be a number or `-`; one
+        // that does not takes any token there.
         let start_ok = tokens.get(10).is_some_and(|t| t == "-" || t.parse::<i64>().is_ok());
-        prop_assert_eq!(stats.records_scanned, u64::from(!header && tokens.len() == 14 && start_ok));
+        for (query, start_read) in [("stats count(*) as n", false), ("stats count(*) as n by bin(5m)", true)] {
+            let (_, stats) = query_with(&format!("{line}\n"), query, Window::default(), files::CHUNK_BYTES);
+            prop_assert_eq!(stats.records_scanned + stats.malformed_lines, expected);
+            let fields_ok = tokens.len() == 14 && (start_ok || !start_read);
+            prop_assert_eq!(stats.records_scanned, u64::from(!header && fields_ok));
+        }
     }
 }
 
@@ -517,6 +521,40 @@ fn text_in_a_number_field_the_query_reads_is_a_malformed_line() {
         files::CHUNK_BYTES,
     );
     assert_eq!(stats.malformed_lines, 0);
+}
+
+#[test]
+fn the_start_column_is_checked_only_when_the_time_is_read() {
+    let content = format!(
+        "{}2 123 eni-a 10.0.0.1 10.0.0.9 1 22 6 1 10 soon 1005 ACCEPT OK\n",
+        sample()
+    );
+    let window = Window {
+        start_s: Some(0),
+        end_s: None,
+    };
+    for (query, window, malformed) in [
+        ("stats count(*) as n by interfaceId", Window::default(), 0),
+        ("stats count(*) as n by bin(1m)", Window::default(), 1),
+        ("fields @timestamp", Window::default(), 1),
+        ("stats count(*) as n by interfaceId", window, 1),
+    ] {
+        let (t, stats) = query_with(&content, query, window, files::CHUNK_BYTES);
+        assert_eq!(stats.malformed_lines, malformed, "{query} {window:?}");
+        assert_eq!(stats.records_scanned, 6 - malformed, "{query} {window:?}");
+        if malformed == 1 {
+            assert!(
+                stats.malformed_examples[0]
+                    .reason
+                    .contains("`start` is `soon`, not a number"),
+                "{:?}",
+                stats.malformed_examples
+            );
+        } else {
+            let total: i64 = t.rows.iter().map(|r| r[1].as_i64().unwrap()).sum();
+            assert_eq!(total, 6);
+        }
+    }
 }
 
 #[test]
