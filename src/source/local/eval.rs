@@ -217,7 +217,7 @@ impl CExpr {
                 Scalar::Null => Scalar::Bool(false),
                 value => {
                     let equal = match value.as_str() {
-                        Some(s) => s == text,
+                        Some(s) => groups::same_bytes(s.as_bytes(), text.as_bytes()),
                         None => value.compare(&Scalar::Str(text)).is_some_and(|o| o.is_eq()),
                     };
                     Scalar::Bool(equal != *negated)
