@@ -318,8 +318,8 @@ fn query(mut args: QueryArgs, env: &Environment) -> Result<()> {
     let output = Output::new(&args.output, env.terminal);
     let mut source = settings::resolve_source(&args.source)?;
     if let SourceSettings::Local(options) = &mut source {
-        // JSON and CSV rows are written as they are made; a table needs them all first.
-        options.stream = !args.records && output.format != OutputFormat::Table;
+        // Rows are written as they are made (a table holds its first rows to size its columns).
+        options.stream = !args.records;
     }
     let window = settings::resolve_window(&args.window, env.now_s, source.default_since_s())?;
     let (text, origin) = query_text(&args)?;
@@ -351,10 +351,10 @@ fn query(mut args: QueryArgs, env: &Environment) -> Result<()> {
         render::write_stdout(&records_output(&result.records, output.format)?)?;
         return Ok(());
     }
-    // JSON and CSV are written as they are rendered: answers can hold millions of rows.
+    // Rows are written as they are rendered: answers can hold millions of rows.
     let written = render::with_stdout(|out| -> Result<()> {
         match output.format {
-            OutputFormat::Table => out.write_all(table::query_table(&result.table).as_bytes())?,
+            OutputFormat::Table => table::write_query_table(&result, out)?,
             OutputFormat::Json => render::write_query_json(&result, out)?,
             OutputFormat::Csv => csv_out::write_query_csv(&result, out)?,
         }
@@ -384,15 +384,19 @@ fn write_local_rows(
     }
     let mut run = None;
     let written = render::with_stdout(|out| -> Result<()> {
-        let (mut json, mut csv);
+        let (mut json, mut csv, mut grid);
         let (render, sink): (&Render<'_>, &mut dyn RowSink) = match output.format {
             OutputFormat::Json => {
                 json = render::JsonRows::new(out);
                 (&render::json_rows, &mut json)
             }
-            _ => {
+            OutputFormat::Csv => {
                 csv = csv_out::CsvRows::new(out);
                 (&csv_out::csv_rows, &mut csv)
+            }
+            OutputFormat::Table => {
+                grid = table::TableRows::new(out);
+                (&table::table_cells, &mut grid)
             }
         };
         run = local::run_writing(options, spec, window, &*reporter, render, sink)?;

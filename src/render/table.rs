@@ -1,11 +1,14 @@
 //! Terminal tables.
 
+use std::io::{self, Write};
+
 use tabled::builder::Builder;
+use tabled::grid::util::string::get_string_width;
 use tabled::settings::Style;
 
 use crate::analysis::ports::{InterfacePorts, PortsReport, Rule};
 use crate::error::escape_control;
-use crate::source::Table;
+use crate::source::{QueryOutput, RowSink, Table, Value};
 
 /// A plain table with a header row; control characters in cells are escaped.
 pub fn grid(header: &[String], rows: &[Vec<String>]) -> String {
@@ -29,15 +32,166 @@ pub fn grid(header: &[String], rows: &[Vec<String>]) -> String {
 }
 
 pub fn query_table(table: &Table) -> String {
-    if table.rows.is_empty() {
-        return "no rows\n".to_owned();
+    let mut out = Vec::new();
+    let mut sink = TableRows::new(&mut out);
+    let rendered = sink
+        .columns(&table.columns)
+        .and_then(|()| {
+            let rows = &mut table.rows.iter().map(Vec::as_slice);
+            sink.write(&table_cells(&table.columns, rows)?)
+        })
+        .and_then(|()| sink.finish());
+    rendered.expect("writing to memory does not fail");
+    String::from_utf8(out).expect("cells are text")
+}
+
+/// An answer's rows as a table, written as they are rendered (in parallel for a streamed
+/// answer): what `query_table` gives for its rows.
+pub fn write_query_table(output: &QueryOutput, out: &mut dyn Write) -> io::Result<()> {
+    let mut sink = TableRows::new(out);
+    let columns = &output.table.columns;
+    sink.columns(columns)?;
+    output.try_for_each_rendered(|rows| table_cells(columns, rows), |bytes| sink.write(bytes))?;
+    sink.finish()
+}
+
+/// Rows a table holds to size its columns before it writes them: an answer of more rows
+/// streams, each column as wide as in these rows (a later cell that is wider widens only its
+/// own line), so a table of any length takes bounded memory and starts soon.
+pub const SIZING_ROWS: usize = 1000;
+
+/// Rows as the cells `TableRows` lays out (a `Render` of any thread): each cell's text, control
+/// characters escaped, after its length as four bytes.
+pub fn table_cells(
+    _columns: &[String],
+    rows: &mut dyn Iterator<Item = &[Value]>,
+) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    for row in rows {
+        for value in row {
+            let text = escape_control(&value.to_string());
+            let len =
+                u32::try_from(text.len()).map_err(|_| io::Error::other("a cell over 4 GiB"))?;
+            bytes.extend_from_slice(&len.to_le_bytes());
+            bytes.extend_from_slice(text.as_bytes());
+        }
     }
-    let rows: Vec<Vec<String>> = table
-        .rows
-        .iter()
-        .map(|r| r.iter().map(ToString::to_string).collect())
-        .collect();
-    grid(&table.columns, &rows)
+    Ok(bytes)
+}
+
+/// An answer's rows as a table (the layout `grid` gives), written as they come: the first
+/// `SIZING_ROWS` are held to size the columns, then every row is written as it arrives.
+pub struct TableRows<'a> {
+    out: &'a mut dyn Write,
+    header: Vec<String>,
+    held: Vec<Vec<String>>,
+    /// Each column's width, once the held rows have been written.
+    widths: Option<Vec<usize>>,
+    line: String,
+}
+
+impl<'a> TableRows<'a> {
+    pub fn new(out: &'a mut dyn Write) -> Self {
+        TableRows {
+            out,
+            header: Vec::new(),
+            held: Vec::new(),
+            widths: None,
+            line: String::new(),
+        }
+    }
+
+    /// Sizes the columns by the header and the held rows, and writes them.
+    fn lay_out(&mut self) -> io::Result<()> {
+        let mut widths: Vec<usize> = self.header.iter().map(|h| get_string_width(h)).collect();
+        for row in &self.held {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(get_string_width(cell));
+            }
+        }
+        let held = std::mem::take(&mut self.held);
+        let header = std::mem::take(&mut self.header);
+        for row in std::iter::once(&header).chain(&held) {
+            self.write_line(&widths, row)?;
+        }
+        self.header = header;
+        self.widths = Some(widths);
+        Ok(())
+    }
+
+    /// One line: each cell padded to its column by one space on the left and at least one on
+    /// the right, a space between columns, no spaces at the end (as `grid` draws).
+    fn write_line(&mut self, widths: &[usize], cells: &[String]) -> io::Result<()> {
+        let line = &mut self.line;
+        line.clear();
+        for (i, cell) in cells.iter().enumerate() {
+            if i > 0 {
+                line.push(' ');
+            }
+            line.push(' ');
+            line.push_str(cell);
+            let pad = widths
+                .get(i)
+                .map_or(0, |w| w.saturating_sub(get_string_width(cell)));
+            line.extend(std::iter::repeat_n(' ', pad + 1));
+        }
+        let end = line.trim_end().len();
+        line.truncate(end);
+        line.push('\n');
+        self.out.write_all(line.as_bytes())
+    }
+}
+
+impl RowSink for TableRows<'_> {
+    fn columns(&mut self, columns: &[String]) -> io::Result<()> {
+        self.header = columns
+            .iter()
+            .map(|c| escape_control(&c.to_uppercase()))
+            .collect();
+        Ok(())
+    }
+
+    fn write(&mut self, mut rendered: &[u8]) -> io::Result<()> {
+        let damaged = || io::Error::other("table cells cut short");
+        let mut row = Vec::with_capacity(self.header.len());
+        while !rendered.is_empty() {
+            let (len, rest) = rendered.split_first_chunk::<4>().ok_or_else(damaged)?;
+            let len = u32::from_le_bytes(*len) as usize;
+            let text = rest.get(..len).ok_or_else(damaged)?;
+            rendered = &rest[len..];
+            row.push(String::from_utf8_lossy(text).into_owned());
+            if row.len() < self.header.len() {
+                continue;
+            }
+            let cells = std::mem::replace(&mut row, Vec::with_capacity(self.header.len()));
+            match self.widths.take() {
+                Some(widths) => {
+                    let written = self.write_line(&widths, &cells);
+                    self.widths = Some(widths);
+                    written?;
+                }
+                None => {
+                    self.held.push(cells);
+                    if self.held.len() == SIZING_ROWS {
+                        self.lay_out()?;
+                    }
+                }
+            }
+        }
+        if row.is_empty() {
+            Ok(())
+        } else {
+            Err(damaged())
+        }
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        match &self.widths {
+            Some(_) => Ok(()),
+            None if self.held.is_empty() => self.out.write_all(b"no rows\n"),
+            None => self.lay_out(),
+        }
+    }
 }
 
 fn rule_text(rule: &Rule) -> String {
@@ -353,4 +507,104 @@ pub fn rules_table(report: &crate::analysis::rules::RulesReport) -> String {
         .collect();
     text.push_str(&grid(&header, &rows));
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn values(rows: &[Vec<String>]) -> Vec<Vec<Value>> {
+        rows.iter()
+            .map(|r| r.iter().map(|c| Value::Str(c.as_str().into())).collect())
+            .collect()
+    }
+
+    /// Output that can be read while a sink writes to it.
+    #[derive(Clone, Default)]
+    struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Writes `rows` through a `TableRows`, `block` rows a `write`; returns what was written
+    /// before `finish`, and in all.
+    fn streamed(columns: &[String], rows: &[Vec<Value>], block: usize) -> (Vec<u8>, Vec<u8>) {
+        let shared = Shared::default();
+        let mut out = shared.clone();
+        let mut sink = TableRows::new(&mut out);
+        sink.columns(columns).unwrap();
+        for chunk in rows.chunks(block) {
+            let cells = table_cells(columns, &mut chunk.iter().map(Vec::as_slice)).unwrap();
+            sink.write(&cells).unwrap();
+        }
+        let before = shared.0.borrow().clone();
+        sink.finish().unwrap();
+        let all = shared.0.borrow().clone();
+        (before, all)
+    }
+
+    proptest! {
+        /// A table of up to `SIZING_ROWS` rows is the grid of all of them, however its rows
+        /// arrive: any text, wide characters, control characters and empty cells.
+        #[test]
+        fn a_table_that_fits_is_the_grid(
+            columns in proptest::collection::vec("[a-zA-Z@_ ]{1,8}", 1..5),
+            cells in proptest::collection::vec("(\\PC|[\t\n\u{7}]){0,6}", 0..60),
+            block in 1usize..8,
+        ) {
+            let width = columns.len();
+            let rows: Vec<Vec<String>> = cells.chunks_exact(width).map(<[String]>::to_vec).collect();
+            let (_, table) = streamed(&columns, &values(&rows), block);
+            let expected = if rows.is_empty() {
+                "no rows\n".to_owned()
+            } else {
+                grid(&columns, &rows)
+            };
+            prop_assert_eq!(String::from_utf8(table).unwrap(), expected);
+        }
+    }
+
+    #[test]
+    fn a_long_table_is_sized_by_its_first_rows_and_streams_the_rest() {
+        let columns = vec!["port".to_owned(), "note".to_owned()];
+        let mut rows: Vec<Vec<String>> = (0..SIZING_ROWS)
+            .map(|i| vec![(i % 100).to_string(), "ab".to_owned()])
+            .collect();
+        rows.push(vec!["65535".to_owned(), "a wider note".to_owned()]);
+        rows.push(vec!["7".to_owned(), "c".to_owned()]);
+        let (before, table) = streamed(&columns, &values(&rows), 10);
+        let text = String::from_utf8(table).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), SIZING_ROWS + 3);
+        // The first rows size the columns: the header is as wide as then.
+        assert_eq!(lines[0], " PORT   NOTE");
+        assert_eq!(lines[1], " 0      ab");
+        // A later, wider cell widens its own line only.
+        assert_eq!(lines[SIZING_ROWS + 1], " 65535   a wider note");
+        assert_eq!(lines[SIZING_ROWS + 2], " 7      c");
+        // Every row was written before the end: nothing waited for it.
+        assert_eq!(before.len(), text.len());
+    }
+
+    #[test]
+    fn cells_cut_short_are_an_error() {
+        let columns = vec!["a".to_owned(), "b".to_owned()];
+        let row = [Value::Str("x".into()), Value::Int(1)];
+        let cells = table_cells(&columns, &mut std::iter::once(&row[..])).unwrap();
+        let mut out = Vec::new();
+        let mut sink = TableRows::new(&mut out);
+        sink.columns(&columns).unwrap();
+        for cut in [1, 4, cells.len() - 1] {
+            assert!(sink.write(&cells[..cut]).is_err(), "cut at {cut}");
+        }
+    }
 }

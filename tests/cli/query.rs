@@ -314,6 +314,50 @@ fn listings_are_written_in_file_order() {
     assert_eq!(rows[4321], json!({"srcAddr": "10.0.34.142", "bytes": 8642}));
 }
 
+/// A table of more rows than it holds to size its columns has every row of the CSV, in the
+/// same order, for a listing written as it is read and for a `stats` answer.
+#[test]
+fn long_tables_have_the_rows_of_the_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flows.log");
+    let text: String = (0..30_000)
+        .map(|i| {
+            format!(
+                "2 123 eni-{} 10.0.{}.{} 10.0.0.9 40000 {} 6 1 {i} 1000 1005 ACCEPT OK\n",
+                i % 7,
+                i / 250 % 250,
+                i % 250,
+                i % 5000
+            )
+        })
+        .collect();
+    std::fs::write(&path, text).unwrap();
+    for query in [
+        "fields srcAddr, bytes, interfaceId | filter bytes % 3 > 0",
+        "stats count(*) as flows, sum(bytes) as bytes by interfaceId, dstPort",
+    ] {
+        let output = |format: &str| {
+            stdout_of(
+                flowsift()
+                    .args(["query", "-o", format, query, "--input"])
+                    .arg(&path),
+            )
+        };
+        let csv = output("csv");
+        let table = output("table");
+        let csv_rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+        let table_rows: Vec<Vec<&str>> = table
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert!(csv_rows.len() > 10_000, "{query}: {} rows", csv_rows.len());
+        assert_eq!(table_rows.len(), csv_rows.len(), "{query}");
+        let header: Vec<String> = csv_rows[0].iter().map(|c| c.to_uppercase()).collect();
+        assert_eq!(table_rows[0], header, "{query}");
+        assert_eq!(table_rows[1..], csv_rows[1..], "{query}");
+    }
+}
+
 /// A `sort` whose rows outgrow its share of `--memory-limit` sorts them through temporary
 /// files: the bytes written are those of the sort held in memory, for a listing and for a
 /// `stats` answer, and the summary says where the rows went.
