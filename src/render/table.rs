@@ -69,11 +69,19 @@ pub fn table_cells(
     let mut bytes = Vec::new();
     for row in rows {
         for value in row {
-            let text = escape_control(&value.to_string());
-            let len =
-                u32::try_from(text.len()).map_err(|_| io::Error::other("a cell over 4 GiB"))?;
-            bytes.extend_from_slice(&len.to_le_bytes());
-            bytes.extend_from_slice(text.as_bytes());
+            let at = bytes.len();
+            bytes.extend_from_slice(&[0; 4]);
+            write!(bytes, "{value}")?;
+            // Control characters are rare: only a cell with one is made again, escaped.
+            let text = std::str::from_utf8(&bytes[at + 4..]).expect("values display as text");
+            if text.chars().any(char::is_control) {
+                let escaped = escape_control(text);
+                bytes.truncate(at + 4);
+                bytes.extend_from_slice(escaped.as_bytes());
+            }
+            let len = u32::try_from(bytes.len() - at - 4)
+                .map_err(|_| io::Error::other("a cell over 4 GiB"))?;
+            bytes[at..at + 4].copy_from_slice(&len.to_le_bytes());
         }
     }
     Ok(bytes)
@@ -103,10 +111,10 @@ impl<'a> TableRows<'a> {
 
     /// Sizes the columns by the header and the held rows, and writes them.
     fn lay_out(&mut self) -> io::Result<()> {
-        let mut widths: Vec<usize> = self.header.iter().map(|h| get_string_width(h)).collect();
+        let mut widths: Vec<usize> = self.header.iter().map(|h| text_width(h)).collect();
         for row in &self.held {
             for (width, cell) in widths.iter_mut().zip(row) {
-                *width = (*width).max(get_string_width(cell));
+                *width = (*width).max(text_width(cell));
             }
         }
         let held = std::mem::take(&mut self.held);
@@ -132,13 +140,23 @@ impl<'a> TableRows<'a> {
             line.push_str(cell);
             let pad = widths
                 .get(i)
-                .map_or(0, |w| w.saturating_sub(get_string_width(cell)));
+                .map_or(0, |w| w.saturating_sub(text_width(cell)));
             line.extend(std::iter::repeat_n(' ', pad + 1));
         }
         let end = line.trim_end().len();
         line.truncate(end);
         line.push('\n');
         self.out.write_all(line.as_bytes())
+    }
+}
+
+/// The columns a text takes in a terminal, as `grid` measures it; ASCII text (control
+/// characters are escaped by then) takes one a byte.
+fn text_width(text: &str) -> usize {
+    if text.is_ascii() {
+        text.len()
+    } else {
+        get_string_width(text)
     }
 }
 
