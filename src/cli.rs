@@ -48,12 +48,12 @@ pub enum Command {
     Audit(AuditCommand),
     /// Runs any supported Logs Insights query and prints typed rows or flow records.
     ///
-    /// From files, `-o json` and `-o csv` write the rows of a query without `stats` while the
-    /// files are read, in file and line order, so a listing of any size takes little memory;
-    /// a `limit` stops the reading once it is full. A `stats` answer is written as its rows are
-    /// made. A `sort` holds half of --memory-limit of rows and sorts the rest through temporary
-    /// files, read back as the rows are written. The table output and --records hold the rows
-    /// first.
+    /// From files, the rows of a query without `stats` are written while the files are read,
+    /// in file and line order, so a listing of any size takes little memory; a `limit` stops
+    /// the reading once it is full. A `stats` answer is written as its rows are made. A `sort`
+    /// holds half of --memory-limit of rows and sorts the rest through temporary files, read
+    /// back as the rows are written. The table output sizes its columns by its first 1,000
+    /// rows; --records holds the records first.
     Query(QueryArgs),
     /// Lists the bundled query templates.
     Templates(TemplatesArgs),

@@ -2,6 +2,7 @@
 //! the rendered result. The glue between the pure layers and the outside world.
 
 use anyhow::{Context, Result};
+use std::io::Write;
 
 use crate::analysis::optimizer::Constraints;
 use crate::analysis::ports::{
@@ -366,9 +367,29 @@ fn query(mut args: QueryArgs, env: &Environment) -> Result<()> {
     written
 }
 
-/// Writes the rows of a local query without `stats` as JSON or CSV while the files are read,
-/// so that a listing of any size is never held (`local::run_writing`). `Ok(false)`: the query
-/// is not one of those, and nothing was written.
+/// Stdout for rows written while the files are read: on a terminal, the progress bar goes
+/// before the first bytes of rows, which would otherwise be drawn among its updates.
+struct RowsOut<'a> {
+    out: &'a mut dyn Write,
+    bar: Option<&'a Reporter>,
+}
+
+impl Write for RowsOut<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Some(reporter) = self.bar.take() {
+            reporter.hide_bar();
+        }
+        self.out.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Writes the rows of a local query without `stats` while the files are read, so that a
+/// listing of any size is never held (`local::run_writing`). `Ok(false)`: the query is not
+/// one of those, and nothing was written.
 fn write_local_rows(
     options: &local::LocalOptions,
     spec: &QuerySpec,
@@ -377,13 +398,14 @@ fn write_local_rows(
     terminal: Terminal,
     reporter: &mut Reporter,
 ) -> Result<bool> {
-    // Rows come out while the files are read: a progress bar would be drawn among them on a
-    // terminal.
-    if !terminal.stdout_is_tty {
-        reporter.start_reading();
-    }
+    reporter.start_reading();
     let mut run = None;
     let written = render::with_stdout(|out| -> Result<()> {
+        let shown = &*reporter;
+        let out = &mut RowsOut {
+            out,
+            bar: terminal.stdout_is_tty.then_some(shown),
+        };
         let (mut json, mut csv, mut grid);
         let (render, sink): (&Render<'_>, &mut dyn RowSink) = match output.format {
             OutputFormat::Json => {
@@ -395,11 +417,19 @@ fn write_local_rows(
                 (&csv_out::csv_rows, &mut csv)
             }
             OutputFormat::Table => {
-                grid = table::TableRows::new(out);
+                grid = table::TableRows::new(out, table::SIZING_ROWS);
                 (&table::table_cells, &mut grid)
             }
         };
-        run = local::run_writing(options, spec, window, &*reporter, render, sink)?;
+        match local::run_writing(options, spec, window, shown, render, &mut *sink) {
+            Ok(written) => run = written,
+            Err(e) => {
+                // The rows before the error stay written, those a table holds too; a failure
+                // to write them is not the error to report.
+                let _ = sink.abandon();
+                return Err(e.into());
+            }
+        }
         Ok(())
     });
     reporter.finish();
@@ -444,7 +474,7 @@ fn records_table(records: &[FlowRecord]) -> Table {
 fn records_output(records: &[FlowRecord], format: OutputFormat) -> Result<String> {
     Ok(match format {
         OutputFormat::Json => render::json(records)?,
-        OutputFormat::Table => table::query_table(&records_table(records)),
+        OutputFormat::Table => table::query_table(&records_table(records))?,
         OutputFormat::Csv => csv_out::query_csv(&records_table(records))?,
     })
 }

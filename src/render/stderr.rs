@@ -8,7 +8,7 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::error::escape_control;
 use crate::settings::Output;
@@ -143,6 +143,15 @@ impl Reporter {
             );
             bar.enable_steady_tick(Duration::from_millis(120));
             self.bar = Some(bar);
+        }
+    }
+
+    /// Takes the progress bar off the terminal for good, while the run goes on: rows are
+    /// about to be written there.
+    pub fn hide_bar(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+            bar.set_draw_target(ProgressDrawTarget::hidden());
         }
     }
 

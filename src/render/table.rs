@@ -31,24 +31,27 @@ pub fn grid(header: &[String], rows: &[Vec<String>]) -> String {
     text
 }
 
-pub fn query_table(table: &Table) -> String {
+/// A held table, every row sized: what `write_query_table` writes for it.
+pub fn query_table(table: &Table) -> io::Result<String> {
     let mut out = Vec::new();
-    let mut sink = TableRows::new(&mut out);
-    let rendered = sink
-        .columns(&table.columns)
-        .and_then(|()| {
-            let rows = &mut table.rows.iter().map(Vec::as_slice);
-            sink.write(&table_cells(&table.columns, rows)?)
-        })
-        .and_then(|()| sink.finish());
-    rendered.expect("writing to memory does not fail");
-    String::from_utf8(out).expect("cells are text")
+    let mut sink = TableRows::new(&mut out, usize::MAX);
+    sink.columns(&table.columns)?;
+    let rows = &mut table.rows.iter().map(Vec::as_slice);
+    sink.write(&table_cells(&table.columns, rows)?)?;
+    sink.finish()?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// An answer's rows as a table, written as they are rendered (in parallel for a streamed
-/// answer): what `query_table` gives for its rows.
+/// answer). A held answer's columns are sized by all its rows; a streamed one's by its first
+/// `SIZING_ROWS`.
 pub fn write_query_table(output: &QueryOutput, out: &mut dyn Write) -> io::Result<()> {
-    let mut sink = TableRows::new(out);
+    let sizing = if output.stream.is_some() {
+        SIZING_ROWS
+    } else {
+        usize::MAX
+    };
+    let mut sink = TableRows::new(out, sizing);
     let columns = &output.table.columns;
     sink.columns(columns)?;
     output.try_for_each_rendered(|rows| table_cells(columns, rows), |bytes| sink.write(bytes))?;
@@ -61,14 +64,15 @@ pub fn write_query_table(output: &QueryOutput, out: &mut dyn Write) -> io::Resul
 pub const SIZING_ROWS: usize = 1000;
 
 /// Rows as the cells `TableRows` lays out (a `Render` of any thread): each cell's text, control
-/// characters escaped, after its length as four bytes.
+/// characters escaped, after its length as four bytes; a cell a column (empty past a row's end).
 pub fn table_cells(
-    _columns: &[String],
+    columns: &[String],
     rows: &mut dyn Iterator<Item = &[Value]>,
 ) -> io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     for row in rows {
-        for value in row {
+        for column in 0..columns.len() {
+            let value = row.get(column).unwrap_or(&Value::Null);
             let at = bytes.len();
             bytes.extend_from_slice(&[0; 4]);
             write!(bytes, "{value}")?;
@@ -87,10 +91,11 @@ pub fn table_cells(
     Ok(bytes)
 }
 
-/// An answer's rows as a table (the layout `grid` gives), written as they come: the first
-/// `SIZING_ROWS` are held to size the columns, then every row is written as it arrives.
+/// An answer's rows as a table (the layout `grid` gives), written as they come: the first rows
+/// (`sizing` of them) are held to size the columns, then every row is written as it arrives.
 pub struct TableRows<'a> {
     out: &'a mut dyn Write,
+    sizing: usize,
     header: Vec<String>,
     held: Vec<Vec<String>>,
     /// Each column's width, once the held rows have been written.
@@ -99,9 +104,10 @@ pub struct TableRows<'a> {
 }
 
 impl<'a> TableRows<'a> {
-    pub fn new(out: &'a mut dyn Write) -> Self {
+    pub fn new(out: &'a mut dyn Write, sizing: usize) -> Self {
         TableRows {
             out,
+            sizing,
             header: Vec::new(),
             held: Vec::new(),
             widths: None,
@@ -190,7 +196,7 @@ impl RowSink for TableRows<'_> {
                 }
                 None => {
                     self.held.push(cells);
-                    if self.held.len() == SIZING_ROWS {
+                    if self.held.len() >= self.sizing {
                         self.lay_out()?;
                     }
                 }
@@ -209,6 +215,13 @@ impl RowSink for TableRows<'_> {
             None if self.held.is_empty() => self.out.write_all(b"no rows\n"),
             None => self.lay_out(),
         }
+    }
+
+    fn abandon(&mut self) -> io::Result<()> {
+        if self.widths.is_none() && !self.held.is_empty() {
+            self.lay_out()?;
+        }
+        Ok(())
     }
 }
 
@@ -558,7 +571,7 @@ mod tests {
     fn streamed(columns: &[String], rows: &[Vec<Value>], block: usize) -> (Vec<u8>, Vec<u8>) {
         let shared = Shared::default();
         let mut out = shared.clone();
-        let mut sink = TableRows::new(&mut out);
+        let mut sink = TableRows::new(&mut out, SIZING_ROWS);
         sink.columns(columns).unwrap();
         for chunk in rows.chunks(block) {
             let cells = table_cells(columns, &mut chunk.iter().map(Vec::as_slice)).unwrap();
@@ -614,12 +627,35 @@ mod tests {
     }
 
     #[test]
+    fn a_held_table_is_sized_by_all_its_rows() {
+        let columns = vec!["port".to_owned(), "note".to_owned()];
+        let mut rows: Vec<Vec<Value>> = (0..SIZING_ROWS + 5)
+            .map(|i| vec![Value::Int(i as i64 % 100), Value::Str("ab".into())])
+            .collect();
+        rows.push(vec![Value::Int(65535)]);
+        let table = Table {
+            columns: columns.clone(),
+            rows,
+        };
+        let text = query_table(&table).unwrap();
+        let mut all: Vec<Vec<String>> = table
+            .rows
+            .iter()
+            .map(|r| r.iter().map(ToString::to_string).collect())
+            .collect();
+        // A row short of cells has empty ones.
+        all.last_mut().unwrap().push(String::new());
+        assert_eq!(text, grid(&columns, &all));
+        assert!(text.starts_with(" PORT    NOTE\n"), "{}", &text[..40]);
+    }
+
+    #[test]
     fn cells_cut_short_are_an_error() {
         let columns = vec!["a".to_owned(), "b".to_owned()];
         let row = [Value::Str("x".into()), Value::Int(1)];
         let cells = table_cells(&columns, &mut std::iter::once(&row[..])).unwrap();
         let mut out = Vec::new();
-        let mut sink = TableRows::new(&mut out);
+        let mut sink = TableRows::new(&mut out, SIZING_ROWS);
         sink.columns(&columns).unwrap();
         for cut in [1, 4, cells.len() - 1] {
             assert!(sink.write(&cells[..cut]).is_err(), "cut at {cut}");

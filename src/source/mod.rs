@@ -364,6 +364,11 @@ pub trait RowSink {
     fn columns(&mut self, columns: &[String]) -> std::io::Result<()>;
     fn write(&mut self, rendered: &[u8]) -> std::io::Result<()>;
     fn finish(&mut self) -> std::io::Result<()>;
+    /// After a run that failed: writes the rows the sink still holds (the rows before an
+    /// error stay written), and no end.
+    fn abandon(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The inclusive time window a run covers, in epoch seconds; either end may be open.

@@ -358,6 +358,45 @@ fn long_tables_have_the_rows_of_the_csv() {
     }
 }
 
+/// Under `--strict`, the rows before the first malformed line are written, as a table too
+/// (which holds its first rows to size its columns), and the error follows them.
+#[test]
+fn a_strict_table_keeps_the_rows_before_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flows.log");
+    let mut text: String = (0..5)
+        .map(|i| {
+            format!(
+                "2 123 eni-a 10.0.0.{i} 10.0.0.9 40000 443 6 1 {}00 1000 1005 ACCEPT OK\n",
+                i + 1
+            )
+        })
+        .collect();
+    text.push_str("2 123 eni-a 10.0.0.9 10.0.0.9 40000 443 6 1 x 1000 1005 ACCEPT OK\n");
+    text.push_str("2 123 eni-a 10.0.0.7 10.0.0.9 40000 443 6 1 700 1000 1005 ACCEPT OK\n");
+    std::fs::write(&path, text).unwrap();
+    let out = flowsift()
+        .args(["query", "--strict", "fields srcAddr, bytes", "--input"])
+        .arg(&path)
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let mut expected = vec![vec!["SRCADDR", "BYTES"]];
+    let lines: Vec<(String, String)> = (0..5)
+        .map(|i| (format!("10.0.0.{i}"), format!("{}00", i + 1)))
+        .collect();
+    expected.extend(lines.iter().map(|(a, b)| vec![a.as_str(), b.as_str()]));
+    assert_eq!(rows, expected, "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("flows.log:6"), "{stderr}");
+}
+
 /// A `sort` whose rows outgrow its share of `--memory-limit` sorts them through temporary
 /// files: the bytes written are those of the sort held in memory, for a listing and for a
 /// `stats` answer, and the summary says where the rows went.
