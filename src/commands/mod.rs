@@ -474,7 +474,7 @@ fn records_table(records: &[FlowRecord]) -> Table {
 fn records_output(records: &[FlowRecord], format: OutputFormat) -> Result<String> {
     Ok(match format {
         OutputFormat::Json => render::json(records)?,
-        OutputFormat::Table => table::query_table(&records_table(records))?,
+        OutputFormat::Table => table::query_table(records_table(records))?,
         OutputFormat::Csv => csv_out::query_csv(&records_table(records))?,
     })
 }

@@ -32,13 +32,9 @@ pub fn grid(header: &[String], rows: &[Vec<String>]) -> String {
 }
 
 /// A held table, every row sized: what `write_query_table` writes for it.
-pub fn query_table(table: &Table) -> io::Result<String> {
+pub fn query_table(table: Table) -> io::Result<String> {
     let mut out = Vec::new();
-    let mut sink = TableRows::new(&mut out, usize::MAX);
-    sink.columns(&table.columns)?;
-    let rows = &mut table.rows.iter().map(Vec::as_slice);
-    sink.write(&table_cells(&table.columns, rows)?)?;
-    sink.finish()?;
+    write_query_table(&QueryOutput::from(table), &mut out)?;
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
@@ -123,37 +119,40 @@ impl<'a> TableRows<'a> {
                 *width = (*width).max(text_width(cell));
             }
         }
-        let held = std::mem::take(&mut self.held);
-        let header = std::mem::take(&mut self.header);
-        for row in std::iter::once(&header).chain(&held) {
-            self.write_line(&widths, row)?;
+        for row in std::iter::once(&self.header).chain(&self.held) {
+            write_line(&mut *self.out, &mut self.line, &widths, row)?;
         }
-        self.header = header;
+        self.held = Vec::new();
         self.widths = Some(widths);
         Ok(())
     }
+}
 
-    /// One line: each cell padded to its column by one space on the left and at least one on
-    /// the right, a space between columns, no spaces at the end (as `grid` draws).
-    fn write_line(&mut self, widths: &[usize], cells: &[String]) -> io::Result<()> {
-        let line = &mut self.line;
-        line.clear();
-        for (i, cell) in cells.iter().enumerate() {
-            if i > 0 {
-                line.push(' ');
-            }
+/// One line of a table: each cell padded to its column by one space on the left and at least
+/// one on the right, a space between columns, no spaces at the end (as `grid` draws), made in
+/// `line`.
+fn write_line(
+    out: &mut dyn Write,
+    line: &mut String,
+    widths: &[usize],
+    cells: &[String],
+) -> io::Result<()> {
+    line.clear();
+    for (i, cell) in cells.iter().enumerate() {
+        if i > 0 {
             line.push(' ');
-            line.push_str(cell);
-            let pad = widths
-                .get(i)
-                .map_or(0, |w| w.saturating_sub(text_width(cell)));
-            line.extend(std::iter::repeat_n(' ', pad + 1));
         }
-        let end = line.trim_end().len();
-        line.truncate(end);
-        line.push('\n');
-        self.out.write_all(line.as_bytes())
+        line.push(' ');
+        line.push_str(cell);
+        let pad = widths
+            .get(i)
+            .map_or(0, |w| w.saturating_sub(text_width(cell)));
+        line.extend(std::iter::repeat_n(' ', pad + 1));
     }
+    let end = line.trim_end().len();
+    line.truncate(end);
+    line.push('\n');
+    out.write_all(line.as_bytes())
 }
 
 /// The columns a text takes in a terminal, as `grid` measures it; ASCII text (control
@@ -187,14 +186,13 @@ impl RowSink for TableRows<'_> {
             if row.len() < self.header.len() {
                 continue;
             }
-            let cells = std::mem::replace(&mut row, Vec::with_capacity(self.header.len()));
-            match self.widths.take() {
+            match &self.widths {
                 Some(widths) => {
-                    let written = self.write_line(&widths, &cells);
-                    self.widths = Some(widths);
-                    written?;
+                    write_line(&mut *self.out, &mut self.line, widths, &row)?;
+                    row.clear();
                 }
                 None => {
+                    let cells = std::mem::replace(&mut row, Vec::with_capacity(self.header.len()));
                     self.held.push(cells);
                     if self.held.len() >= self.sizing {
                         self.lay_out()?;
@@ -210,11 +208,10 @@ impl RowSink for TableRows<'_> {
     }
 
     fn finish(&mut self) -> io::Result<()> {
-        match &self.widths {
-            Some(_) => Ok(()),
-            None if self.held.is_empty() => self.out.write_all(b"no rows\n"),
-            None => self.lay_out(),
+        if self.widths.is_none() && self.held.is_empty() {
+            return self.out.write_all(b"no rows\n");
         }
+        self.abandon()
     }
 
     fn abandon(&mut self) -> io::Result<()> {
@@ -633,18 +630,17 @@ mod tests {
             .map(|i| vec![Value::Int(i as i64 % 100), Value::Str("ab".into())])
             .collect();
         rows.push(vec![Value::Int(65535)]);
-        let table = Table {
-            columns: columns.clone(),
-            rows,
-        };
-        let text = query_table(&table).unwrap();
-        let mut all: Vec<Vec<String>> = table
-            .rows
+        let mut all: Vec<Vec<String>> = rows
             .iter()
             .map(|r| r.iter().map(ToString::to_string).collect())
             .collect();
         // A row short of cells has empty ones.
         all.last_mut().unwrap().push(String::new());
+        let text = query_table(Table {
+            columns: columns.clone(),
+            rows,
+        })
+        .unwrap();
         assert_eq!(text, grid(&columns, &all));
         assert!(text.starts_with(" PORT    NOTE\n"), "{}", &text[..40]);
     }

@@ -6,6 +6,15 @@ use crate::common::{fixture, flowsift, json, sample, stderr_of, stdout_of};
 
 const V2: &str = "flowlogs-reader/v2_records_cwl_messages.log";
 
+/// A file of flow-log lines, `flows.log` in a temporary folder that lasts as long as the
+/// folder handle.
+fn flows_file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flows.log");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
 #[test]
 fn json_rows_are_typed_and_keyed_by_field() {
     let rows = json(
@@ -190,12 +199,10 @@ fn unknown_fields_are_warned_about() {
 fn a_closed_pipe_ends_the_output_quietly() {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("flows.log");
     let lines: String = (0..40_000)
         .map(|i| format!("2 123 eni-1 10.0.0.1 10.0.0.2 40000 {i} 6 1 100 1000 1005 ACCEPT OK\n"))
         .collect();
-    std::fs::write(&path, lines).unwrap();
+    let (_dir, path) = flows_file(&lines);
     let queries = ["stats count(*) as n by dstPort", "fields dstPort, bytes"];
     for (format, query) in ["csv", "json", "table"]
         .into_iter()
@@ -279,8 +286,6 @@ fn answers_beyond_the_memory_limit_go_through_temporary_files() {
 /// order.
 #[test]
 fn listings_are_written_in_file_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("flows.log");
     let text: String = (0..200_000)
         .map(|i| {
             format!(
@@ -290,7 +295,7 @@ fn listings_are_written_in_file_order() {
             )
         })
         .collect();
-    std::fs::write(&path, text).unwrap();
+    let (_dir, path) = flows_file(&text);
     let query = "fields srcAddr, bytes | filter bytes % 2 = 0";
     let csv = stdout_of(
         flowsift()
@@ -318,8 +323,6 @@ fn listings_are_written_in_file_order() {
 /// same order, for a listing written as it is read and for a `stats` answer.
 #[test]
 fn long_tables_have_the_rows_of_the_csv() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("flows.log");
     let text: String = (0..30_000)
         .map(|i| {
             format!(
@@ -331,7 +334,7 @@ fn long_tables_have_the_rows_of_the_csv() {
             )
         })
         .collect();
-    std::fs::write(&path, text).unwrap();
+    let (_dir, path) = flows_file(&text);
     for query in [
         "fields srcAddr, bytes, interfaceId | filter bytes % 3 > 0",
         "stats count(*) as flows, sum(bytes) as bytes by interfaceId, dstPort",
@@ -362,8 +365,6 @@ fn long_tables_have_the_rows_of_the_csv() {
 /// (which holds its first rows to size its columns), and the error follows them.
 #[test]
 fn a_strict_table_keeps_the_rows_before_the_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("flows.log");
     let mut text: String = (0..5)
         .map(|i| {
             format!(
@@ -374,7 +375,7 @@ fn a_strict_table_keeps_the_rows_before_the_error() {
         .collect();
     text.push_str("2 123 eni-a 10.0.0.9 10.0.0.9 40000 443 6 1 x 1000 1005 ACCEPT OK\n");
     text.push_str("2 123 eni-a 10.0.0.7 10.0.0.9 40000 443 6 1 700 1000 1005 ACCEPT OK\n");
-    std::fs::write(&path, text).unwrap();
+    let (_dir, path) = flows_file(&text);
     let out = flowsift()
         .args(["query", "--strict", "fields srcAddr, bytes", "--input"])
         .arg(&path)
@@ -402,8 +403,6 @@ fn a_strict_table_keeps_the_rows_before_the_error() {
 /// `stats` answer, and the summary says where the rows went.
 #[test]
 fn sorts_beyond_the_memory_limit_go_through_temporary_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("flows.log");
     let text: String = (0..60_000)
         .map(|i| {
             format!(
@@ -417,7 +416,7 @@ fn sorts_beyond_the_memory_limit_go_through_temporary_files() {
         })
         .collect();
     // 29,996 groups of interfaceId and dstPort (4 and 7,499 have no common factor).
-    std::fs::write(&path, text).unwrap();
+    let (_dir, path) = flows_file(&text);
     let run = |query: &str, format: &str, limit: &str| {
         let out = flowsift()
             .args([
