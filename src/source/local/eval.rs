@@ -85,6 +85,21 @@ enum CExpr {
     And(Box<CExpr>, Box<CExpr>),
     Or(Box<CExpr>, Box<CExpr>),
     Compare(BinaryOp, Box<CExpr>, Box<CExpr>),
+    /// `field OP integer` (the operator turned round for `integer OP field`): `Compare`
+    /// without evaluating the constant, and without comparing by type when the field holds an
+    /// integer, as ports, protocols and byte counts do. A filter is evaluated for every record,
+    /// and its calls into `eval` were most of its cost.
+    IntCompare {
+        op: BinaryOp,
+        slot: usize,
+        value: i64,
+    },
+    /// `field [not] in [integers]`, as `In` decides it, without evaluating the constants.
+    IntIn {
+        slot: usize,
+        list: Vec<i64>,
+        negated: bool,
+    },
     /// The common `field = "TEXT"` test, decided on bytes.
     TextEq {
         slot: usize,
@@ -199,15 +214,29 @@ impl CExpr {
             CExpr::Or(a, b) => Scalar::Bool(a.eval(ctx).is_true() || b.eval(ctx).is_true()),
             CExpr::Compare(op, a, b) => {
                 let ordering = a.eval(ctx).compare(&b.eval(ctx));
-                Scalar::Bool(ordering.is_some_and(|o| match op {
-                    BinaryOp::Eq => o.is_eq(),
-                    BinaryOp::Ne => o.is_ne(),
-                    BinaryOp::Lt => o.is_lt(),
-                    BinaryOp::Le => o.is_le(),
-                    BinaryOp::Gt => o.is_gt(),
-                    BinaryOp::Ge => o.is_ge(),
-                    _ => false,
-                }))
+                Scalar::Bool(ordering.is_some_and(|o| holds(*op, o)))
+            }
+            CExpr::IntCompare { op, slot, value } => {
+                let ordering = match ctx.get(*slot) {
+                    // What `compare` gives two integers.
+                    Scalar::Int(n) => Some(n.cmp(value)),
+                    other => other.compare(&Scalar::Int(*value)),
+                };
+                Scalar::Bool(ordering.is_some_and(|o| holds(*op, o)))
+            }
+            CExpr::IntIn {
+                slot,
+                list,
+                negated,
+            } => {
+                let found = match ctx.get(*slot) {
+                    Scalar::Null => return Scalar::Bool(false),
+                    Scalar::Int(n) => list.contains(&n),
+                    other => list
+                        .iter()
+                        .any(|&item| other.compare(&Scalar::Int(item)).is_some_and(|o| o.is_eq())),
+                };
+                Scalar::Bool(found != *negated)
             }
             CExpr::TextEq {
                 slot,
@@ -263,6 +292,19 @@ impl CExpr {
                 None => Scalar::Null,
             },
         }
+    }
+}
+
+/// Whether a comparison's `ordering` satisfies `op`.
+fn holds(op: BinaryOp, ordering: std::cmp::Ordering) -> bool {
+    match op {
+        BinaryOp::Eq => ordering.is_eq(),
+        BinaryOp::Ne => ordering.is_ne(),
+        BinaryOp::Lt => ordering.is_lt(),
+        BinaryOp::Le => ordering.is_le(),
+        BinaryOp::Gt => ordering.is_gt(),
+        BinaryOp::Ge => ordering.is_ge(),
+        _ => false,
     }
 }
 
@@ -452,14 +494,30 @@ fn compile_expr<R: Resolver>(expr: &Expr, scope: &mut R) -> Result<CExpr, PlanEr
             expr,
             list,
             negated,
-        } => CExpr::In {
-            expr: Box::new(compile_expr(expr, scope)?),
-            list: list
+        } => {
+            let ints: Option<Vec<i64>> = list
                 .iter()
-                .map(|e| compile_expr(e, scope))
-                .collect::<Result<_, _>>()?,
-            negated: *negated,
-        },
+                .map(|e| match e {
+                    Expr::Literal(Literal::Int(n)) => Some(*n),
+                    _ => None,
+                })
+                .collect();
+            match (&**expr, ints) {
+                (Expr::Field(name), Some(ints)) => CExpr::IntIn {
+                    slot: scope.slot(name)?,
+                    list: ints,
+                    negated: *negated,
+                },
+                _ => CExpr::In {
+                    expr: Box::new(compile_expr(expr, scope)?),
+                    list: list
+                        .iter()
+                        .map(|e| compile_expr(e, scope))
+                        .collect::<Result<_, _>>()?,
+                    negated: *negated,
+                },
+            }
+        }
         Expr::Call { func, args } => match func {
             Function::Bin => match args.as_slice() {
                 [Expr::Literal(Literal::Duration { millis, .. })] if *millis > 0 => {
@@ -499,6 +557,39 @@ fn compile_expr<R: Resolver>(expr: &Expr, scope: &mut R) -> Result<CExpr, PlanEr
     })
 }
 
+/// A comparison: `IntCompare` for a field and an integer, else `Compare`.
+fn compile_compare<R: Resolver>(
+    left: &Expr,
+    op: BinaryOp,
+    right: &Expr,
+    scope: &mut R,
+) -> Result<CExpr, PlanError> {
+    Ok(match (left, right) {
+        (Expr::Field(name), Expr::Literal(Literal::Int(value))) => CExpr::IntCompare {
+            op,
+            slot: scope.slot(name)?,
+            value: *value,
+        },
+        (Expr::Literal(Literal::Int(value)), Expr::Field(name)) => CExpr::IntCompare {
+            // `5 < x` is `x > 5`.
+            op: match op {
+                BinaryOp::Lt => BinaryOp::Gt,
+                BinaryOp::Le => BinaryOp::Ge,
+                BinaryOp::Gt => BinaryOp::Lt,
+                BinaryOp::Ge => BinaryOp::Le,
+                other => other,
+            },
+            slot: scope.slot(name)?,
+            value: *value,
+        },
+        _ => CExpr::Compare(
+            op,
+            Box::new(compile_expr(left, scope)?),
+            Box::new(compile_expr(right, scope)?),
+        ),
+    })
+}
+
 fn compile_binary<R: Resolver>(
     left: &Expr,
     op: BinaryOp,
@@ -518,11 +609,11 @@ fn compile_binary<R: Resolver>(
                     text: text.clone(),
                     negated,
                 },
-                _ => CExpr::Compare(op, boxed(left, scope)?, boxed(right, scope)?),
+                _ => compile_compare(left, op, right, scope)?,
             }
         }
         BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
-            CExpr::Compare(op, boxed(left, scope)?, boxed(right, scope)?)
+            compile_compare(left, op, right, scope)?
         }
         BinaryOp::Like | BinaryOp::NotLike | BinaryOp::Match => {
             let negated = op == BinaryOp::NotLike;
@@ -2163,6 +2254,95 @@ fn combine(func: AggFunc, current: &Value, new: &Value, n: u32, approximate: &mu
                 }
                 _ => a.clone(),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod compare_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Every field is slot 0.
+    struct OneField;
+
+    impl Resolver for OneField {
+        fn slot(&mut self, _: &str) -> Result<usize, PlanError> {
+            Ok(0)
+        }
+    }
+
+    fn field_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            (-5i64..5).prop_map(Value::Int),
+            any::<i64>().prop_map(Value::Int),
+            (-5.0f64..5.0).prop_map(Value::Float),
+            (-5i64..5).prop_map(Value::Time),
+            "(-?[0-9]{1,2}|[a-z]{0,3}|-)".prop_map(|s| Value::Str(s.into())),
+        ]
+    }
+
+    fn comparison() -> impl Strategy<Value = BinaryOp> {
+        prop_oneof![
+            Just(BinaryOp::Eq),
+            Just(BinaryOp::Ne),
+            Just(BinaryOp::Lt),
+            Just(BinaryOp::Le),
+            Just(BinaryOp::Gt),
+            Just(BinaryOp::Ge),
+        ]
+    }
+
+    proptest! {
+        /// `field OP integer` and `integer OP field` compile to `IntCompare`, which decides as
+        /// `Compare` of the two expressions does, whatever the field holds.
+        #[test]
+        fn integer_comparisons_decide_as_compare_does(
+            v in field_value(),
+            op in comparison(),
+            c in prop_oneof![-5i64..5, any::<i64>()],
+            constant_first in any::<bool>(),
+        ) {
+            let field = Expr::Field("x".to_owned());
+            let constant = Expr::Literal(Literal::Int(c));
+            let (left, right) = if constant_first { (&constant, &field) } else { (&field, &constant) };
+            let compiled = compile_compare(left, op, right, &mut OneField).unwrap();
+            prop_assert!(matches!(compiled, CExpr::IntCompare { .. }), "not an IntCompare");
+            let slot = || Box::new(CExpr::Slot(0));
+            let int = || Box::new(CExpr::Const(Value::Int(c)));
+            let generic = if constant_first {
+                CExpr::Compare(op, int(), slot())
+            } else {
+                CExpr::Compare(op, slot(), int())
+            };
+            let values = [v];
+            let ctx = RowContext { values: &values };
+            prop_assert_eq!(compiled.eval(&ctx).is_true(), generic.eval(&ctx).is_true());
+        }
+
+        /// `field [not] in [integers]` compiles to `IntIn`, which decides as `In` does.
+        #[test]
+        fn integer_lists_decide_as_in_does(
+            v in field_value(),
+            list in proptest::collection::vec(-5i64..5, 0..4),
+            negated in any::<bool>(),
+        ) {
+            let expr = Expr::In {
+                expr: Box::new(Expr::Field("x".to_owned())),
+                list: list.iter().map(|&n| Expr::Literal(Literal::Int(n))).collect(),
+                negated,
+            };
+            let compiled = compile_expr(&expr, &mut OneField).unwrap();
+            prop_assert!(matches!(compiled, CExpr::IntIn { .. }), "not an IntIn");
+            let generic = CExpr::In {
+                expr: Box::new(CExpr::Slot(0)),
+                list: list.iter().map(|&n| CExpr::Const(Value::Int(n))).collect(),
+                negated,
+            };
+            let values = [v];
+            let ctx = RowContext { values: &values };
+            prop_assert_eq!(compiled.eval(&ctx).is_true(), generic.eval(&ctx).is_true());
         }
     }
 }
