@@ -56,9 +56,11 @@ struct Dictionary {
     codes: BytesTable,
     /// Single text values, by their text: looked up without encoding them.
     texts: BytesTable,
-    entries: Vec<Box<[u8]>>,
-    /// The bytes of `entries`.
-    entry_bytes: usize,
+    /// The values' encodings, one after another: a value costs no allocation of its own
+    /// (a column of addresses has hundreds of thousands, made again after every run).
+    entry_bytes: Vec<u8>,
+    /// Where each value's encoding ends in `entry_bytes`, in code order.
+    entry_ends: Vec<usize>,
 }
 
 /// A code, and a hash of its value that is the same in every thread's dictionary (unlike the
@@ -81,28 +83,37 @@ impl Dictionary {
         // 2^31 distinct values of one column would take far more memory than any machine
         // this runs on has, so the count always fits.
         let code = DIRECT
-            + u32::try_from(self.entries.len())
+            + u32::try_from(self.len())
                 .ok()
                 .filter(|&n| n < DIRECT)
                 .expect("fewer than 2^31 distinct values in one group-by column");
-        self.entries.push(encoded.into());
-        self.entry_bytes += encoded.len();
+        self.entry_bytes.extend_from_slice(encoded);
+        self.entry_ends.push(self.entry_bytes.len());
         code
+    }
+
+    /// The number of values.
+    fn len(&self) -> usize {
+        self.entry_ends.len()
+    }
+
+    /// The encoding of value `i` (of code `DIRECT + i`).
+    fn entry(&self, i: usize) -> &[u8] {
+        let start = i.checked_sub(1).map_or(0, |before| self.entry_ends[before]);
+        &self.entry_bytes[start..self.entry_ends[i]]
     }
 
     /// Heap bytes held, roughly.
     fn memory(&self) -> usize {
         self.codes.memory()
             + self.texts.memory()
-            + self.entries.capacity() * size_of::<Box<[u8]>>()
-            // An allocation an entry: its bytes and about 16 more.
-            + self.entry_bytes
-            + self.entries.len() * 16
+            + self.entry_bytes.capacity()
+            + self.entry_ends.capacity() * size_of::<usize>()
     }
 
     /// How `other`'s codes read in this dictionary (indexed by their code - `DIRECT`).
     fn translate(&mut self, other: &Dictionary, scratch: &mut Vec<u8>) -> Vec<u32> {
-        let mut map = vec![0; other.entries.len()];
+        let mut map = vec![0; other.len()];
         for (text, (code, _)) in other.texts.iter() {
             // Texts went in as `str`s.
             let text = std::str::from_utf8(text).expect("dictionary texts are UTF-8");
@@ -305,16 +316,16 @@ struct Ranking {
 
 impl Ranking {
     fn new(dictionary: &Dictionary) -> Self {
-        let entries = &dictionary.entries;
-        let mut order: Vec<u32> = (0..entries.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| entries[a as usize].cmp(&entries[b as usize]));
+        let entry = |e: u32| dictionary.entry(e as usize);
+        let mut order: Vec<u32> = (0..dictionary.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| entry(a).cmp(entry(b)));
         let mut position = vec![0u32; order.len()];
-        for (pos, &entry) in order.iter().enumerate() {
-            position[entry as usize] = pos as u32;
+        for (pos, &e) in order.iter().enumerate() {
+            position[e as usize] = pos as u32;
         }
         let mut zero = Vec::new();
         encode_key(&Scalar::Int(0), &mut zero);
-        let below_zero = order.partition_point(|&e| *entries[e as usize] < *zero) as u32;
+        let below_zero = order.partition_point(|&e| entry(e) < &zero[..]) as u32;
         Ranking {
             order,
             position,
@@ -788,7 +799,7 @@ impl Groups {
                 if code < DIRECT {
                     encode_key(&Scalar::Int(i64::from(code)), &mut key);
                 } else {
-                    key.extend_from_slice(&dictionary.entries[(code - DIRECT) as usize]);
+                    key.extend_from_slice(dictionary.entry((code - DIRECT) as usize));
                 }
             }
             let shard = &self.shards[shard as usize];
@@ -971,7 +982,7 @@ impl Groups {
         let (states, texts) = shards.into_iter().map(|s| (s.states, s.texts)).unzip();
         let decoded = dictionaries
             .iter()
-            .map(|d| d.entries.iter().map(|e| decode_key(e)).collect())
+            .map(|d| (0..d.len()).map(|i| decode_key(d.entry(i))).collect())
             .collect();
         let held = HeldGroups {
             groups,
