@@ -20,6 +20,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::optimizer::{Constraints, Plan, PortRange, optimize_ranges, unused_runs};
@@ -282,7 +283,7 @@ fn own_addresses(cols: Columns<'_>) -> Result<Owners, RowError> {
     // One interface's flows per address at a time: an interface's rows come together, and
     // its verdict is made when the next interface starts (an answer holds every address pair
     // of every interface, which can be millions).
-    let mut current: Option<(String, HashMap<String, u64>)> = None;
+    let mut current: Option<(String, FxHashMap<String, u64>)> = None;
     let mut span: Option<(i64, i64)> = None;
     cols.try_for_each_grouped(iface, |row| {
         let Some(interface) = cols.text(row.1, iface) else {
@@ -290,7 +291,7 @@ fn own_addresses(cols: Columns<'_>) -> Result<Owners, RowError> {
         };
         let n = cols.count(row, flows)?;
         if current.as_ref().is_none_or(|(name, _)| name != interface)
-            && let Some((name, per)) = current.replace((interface.to_owned(), HashMap::new()))
+            && let Some((name, per)) = current.replace((interface.to_owned(), FxHashMap::default()))
         {
             own.insert(name, own_verdict(per));
         }
@@ -299,7 +300,13 @@ fn own_addresses(cols: Columns<'_>) -> Result<Owners, RowError> {
         };
         let (a, b) = (cols.text(row.1, src), cols.text(row.1, dst));
         for addr in [a, b].into_iter().flatten() {
-            *per.entry(addr.to_owned()).or_default() += n;
+            // Most rows name addresses seen before: looked up without making a String.
+            match per.get_mut(addr) {
+                Some(count) => *count += n,
+                None => {
+                    per.insert(addr.to_owned(), n);
+                }
+            }
         }
         if a.is_some() && a == b {
             // An address talking to itself counts once.
@@ -319,7 +326,7 @@ fn own_addresses(cols: Columns<'_>) -> Result<Owners, RowError> {
 }
 
 /// The interface's own address from its flows per address (see `own_addresses`).
-fn own_verdict(per: HashMap<String, u64>) -> Own {
+fn own_verdict(per: FxHashMap<String, u64>) -> Own {
     let mut ranked: Vec<(String, u64)> = per.into_iter().collect();
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     match ranked.as_slice() {
@@ -466,30 +473,44 @@ fn reply_flows(
         cols.col("flowDirection")?,
         cols.col("flows")?,
     );
-    let mut out: HashMap<(String, String), u64> = HashMap::new();
+    // Per interface, then protocol number: a row's interface is looked up without making a
+    // String (an answer has a row per reply destination, which can be hundreds of thousands).
+    let mut per: FxHashMap<String, BTreeMap<i64, u64>> = FxHashMap::default();
     cols.try_for_each(|row| {
         let (Some(interface), Some(protocol)) = (cols.text(row.1, iface), cols.int(row, proto)?)
         else {
             return Ok(());
         };
         // An ambiguous own address cannot tell replies apart: count them all.
-        let own = match own.get(interface) {
-            Some(Own::Address(a)) => vec![a.as_str()],
-            _ => Vec::new(),
+        let own: &[&str] = match own.get(interface) {
+            Some(Own::Address(a)) => &[a.as_str()],
+            _ => &[],
         };
         let inbound = crossed(
             cols.text(row.1, direction),
             "ingress",
             cols.text(row.1, dst),
-            &own,
+            own,
         )
         .unwrap_or(true);
         if inbound {
-            *out.entry((interface.to_owned(), protocol_name(protocol)))
-                .or_default() += cols.count(row, flows)?;
+            let n = cols.count(row, flows)?;
+            let protocols = match per.get_mut(interface) {
+                Some(protocols) => protocols,
+                None => per.entry(interface.to_owned()).or_default(),
+            };
+            *protocols.entry(protocol).or_default() += n;
         }
         Ok(())
     })?;
+    let mut out = HashMap::new();
+    for (interface, protocols) in per {
+        for (protocol, n) in protocols {
+            // Two numbers never share a name, so no count is added to another's.
+            *out.entry((interface.clone(), protocol_name(protocol)))
+                .or_default() += n;
+        }
+    }
     Ok(out)
 }
 
@@ -510,12 +531,24 @@ pub fn analyze_ports(
         replies,
     } = answers;
     let (own, span) = own_addresses(Columns::new(ADDRESSES_TEMPLATE, addresses))?;
-    let replies = reply_flows(Columns::new(REPLIES_TEMPLATE, replies), &own)?;
+    // Both need only the own addresses, so the two answers are read at once. On a thread of
+    // its own, not rayon's: a streamed answer's rows are made by rayon's threads while its
+    // reader waits for them, and two readers waiting there would leave none to make them.
+    let (replies, inbound) = std::thread::scope(|scope| {
+        let inbound =
+            scope.spawn(|| inbound_evidence(Columns::new(INBOUND_TEMPLATE, inbound), &own));
+        let replies = reply_flows(Columns::new(REPLIES_TEMPLATE, replies), &own);
+        let inbound = inbound
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (replies, inbound)
+    });
+    let replies = replies?;
     let Inbound {
         evidence,
         outbound,
         ambiguous,
-    } = inbound_evidence(Columns::new(INBOUND_TEMPLATE, inbound), &own)?;
+    } = inbound?;
     let wanted = |interface: &str| {
         options.interfaces.is_empty() || options.interfaces.iter().any(|i| i == interface)
     };
