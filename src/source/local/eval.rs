@@ -148,6 +148,7 @@ struct RecordContext<'a> {
 }
 
 impl<'a> Context<'a> for RecordContext<'a> {
+    #[inline]
     fn get(&self, slot: usize) -> Scalar<'a> {
         match self.slots.get(slot) {
             Some(SlotKind::Column { index, int, epoch }) => {
@@ -200,58 +201,59 @@ impl<'a> Context<'a> for RowContext<'a> {
 }
 
 impl CExpr {
+    /// The value of the expression. A field, what most expressions evaluated for every
+    /// record are (keys, aggregated values), is read here, inlined where it is asked for:
+    /// through `eval_node`, whose frame is sized for its largest case, it cost several times
+    /// the read itself.
+    #[inline]
     fn eval<'a, C: Context<'a>>(&'a self, ctx: &C) -> Scalar<'a> {
         match self {
             CExpr::Slot(slot) => ctx.get(*slot),
+            _ => self.eval_node(ctx),
+        }
+    }
+
+    /// Whether the expression holds: `eval(ctx).is_true()`, without making the values of the
+    /// tests a filter is made of (`and`, `or`, `not` and the specialised comparisons).
+    fn test<'a, C: Context<'a>>(&'a self, ctx: &C) -> bool {
+        match self {
+            CExpr::Not(e) => !e.test(ctx),
+            CExpr::And(a, b) => a.test(ctx) && b.test(ctx),
+            CExpr::Or(a, b) => a.test(ctx) || b.test(ctx),
+            CExpr::IntCompare { op, slot, value } => int_compare(*op, &ctx.get(*slot), *value),
+            CExpr::IntIn {
+                slot,
+                list,
+                negated,
+            } => int_in(&ctx.get(*slot), list, *negated),
+            CExpr::TextEq {
+                slot,
+                text,
+                negated,
+            } => text_eq(&ctx.get(*slot), text, *negated),
+            _ => self.eval_node(ctx).is_true(),
+        }
+    }
+
+    fn eval_node<'a, C: Context<'a>>(&'a self, ctx: &C) -> Scalar<'a> {
+        match self {
+            CExpr::Slot(slot) => ctx.get(*slot),
             CExpr::Const(value) => Scalar::from_value(value),
-            CExpr::Not(e) => Scalar::Bool(!e.eval(ctx).is_true()),
             CExpr::Neg(e) => match e.eval(ctx).as_number() {
                 Some(Number::Int(n)) => n.checked_neg().map_or(Scalar::Null, Scalar::Int),
                 Some(Number::Float(x)) => Scalar::Float(-x),
                 None => Scalar::Null,
             },
-            CExpr::And(a, b) => Scalar::Bool(a.eval(ctx).is_true() && b.eval(ctx).is_true()),
-            CExpr::Or(a, b) => Scalar::Bool(a.eval(ctx).is_true() || b.eval(ctx).is_true()),
+            CExpr::Not(_)
+            | CExpr::And(..)
+            | CExpr::Or(..)
+            | CExpr::IntCompare { .. }
+            | CExpr::IntIn { .. }
+            | CExpr::TextEq { .. } => Scalar::Bool(self.test(ctx)),
             CExpr::Compare(op, a, b) => {
                 let ordering = a.eval(ctx).compare(&b.eval(ctx));
                 Scalar::Bool(ordering.is_some_and(|o| holds(*op, o)))
             }
-            CExpr::IntCompare { op, slot, value } => {
-                let ordering = match ctx.get(*slot) {
-                    // What `compare` gives two integers.
-                    Scalar::Int(n) => Some(n.cmp(value)),
-                    other => other.compare(&Scalar::Int(*value)),
-                };
-                Scalar::Bool(ordering.is_some_and(|o| holds(*op, o)))
-            }
-            CExpr::IntIn {
-                slot,
-                list,
-                negated,
-            } => {
-                let found = match ctx.get(*slot) {
-                    Scalar::Null => return Scalar::Bool(false),
-                    Scalar::Int(n) => list.contains(&n),
-                    other => list
-                        .iter()
-                        .any(|&item| other.compare(&Scalar::Int(item)).is_some_and(|o| o.is_eq())),
-                };
-                Scalar::Bool(found != *negated)
-            }
-            CExpr::TextEq {
-                slot,
-                text,
-                negated,
-            } => match ctx.get(*slot) {
-                Scalar::Null => Scalar::Bool(false),
-                value => {
-                    let equal = match value.as_str() {
-                        Some(s) => groups::same_bytes(s.as_bytes(), text.as_bytes()),
-                        None => value.compare(&Scalar::Str(text)).is_some_and(|o| o.is_eq()),
-                    };
-                    Scalar::Bool(equal != *negated)
-                }
-            },
             CExpr::Contains {
                 expr,
                 text,
@@ -293,6 +295,40 @@ impl CExpr {
             },
         }
     }
+}
+
+/// `field OP value` for an integer `value`, as `Compare` decides it.
+fn int_compare(op: BinaryOp, field: &Scalar<'_>, value: i64) -> bool {
+    let ordering = match field {
+        // What `compare` gives two integers.
+        Scalar::Int(n) => Some(n.cmp(&value)),
+        other => other.compare(&Scalar::Int(value)),
+    };
+    ordering.is_some_and(|o| holds(op, o))
+}
+
+/// `field [not] in [integers]`, as `In` decides it: null is in no list, and not outside one.
+fn int_in(field: &Scalar<'_>, list: &[i64], negated: bool) -> bool {
+    let found = match field {
+        Scalar::Null => return false,
+        Scalar::Int(n) => list.contains(n),
+        other => list
+            .iter()
+            .any(|&item| other.compare(&Scalar::Int(item)).is_some_and(|o| o.is_eq())),
+    };
+    found != negated
+}
+
+/// `field = "text"` (or `!=`), as `Compare` decides it, on bytes where the field is text.
+fn text_eq(field: &Scalar<'_>, text: &str, negated: bool) -> bool {
+    let equal = match field {
+        Scalar::Null => return false,
+        value => match value.as_str() {
+            Some(s) => groups::same_bytes(s.as_bytes(), text.as_bytes()),
+            None => value.compare(&Scalar::Str(text)).is_some_and(|o| o.is_eq()),
+        },
+    };
+    equal != negated
 }
 
 /// Whether a comparison's `ordering` satisfies `op`.
@@ -1013,7 +1049,7 @@ impl Plan {
             };
             match stage {
                 RecordStage::Filter(e) => {
-                    if !e.eval(&ctx).is_true() {
+                    if !e.test(&ctx) {
                         return false;
                     }
                 }
@@ -2294,6 +2330,78 @@ mod compare_tests {
         ]
     }
 
+    /// Whether `e` holds, its `and`, `or` and `not` decided here and everything else by
+    /// `eval`: a reference for `test` that does not go through it.
+    fn reference(e: &CExpr, ctx: &RowContext<'_>) -> bool {
+        match e {
+            CExpr::Not(a) => !reference(a, ctx),
+            CExpr::And(a, b) => reference(a, ctx) && reference(b, ctx),
+            CExpr::Or(a, b) => reference(a, ctx) || reference(b, ctx),
+            other => other.eval_node(ctx).is_true(),
+        }
+    }
+
+    /// A test of field 0 as the compiler specialises it, and the same test made of the
+    /// general comparisons.
+    fn leaf_pair() -> impl Strategy<Value = (CExpr, CExpr)> {
+        let slot = || Box::new(CExpr::Slot(0));
+        prop_oneof![
+            (comparison(), -5i64..5).prop_map(move |(op, value)| (
+                CExpr::IntCompare { op, slot: 0, value },
+                CExpr::Compare(op, slot(), Box::new(CExpr::Const(Value::Int(value)))),
+            )),
+            (proptest::collection::vec(-5i64..5, 0..3), any::<bool>()).prop_map(
+                move |(list, negated)| (
+                    CExpr::IntIn {
+                        slot: 0,
+                        list: list.clone(),
+                        negated
+                    },
+                    CExpr::In {
+                        expr: slot(),
+                        list: list
+                            .into_iter()
+                            .map(|n| CExpr::Const(Value::Int(n)))
+                            .collect(),
+                        negated,
+                    },
+                )
+            ),
+            ("(-?[0-9]|[a-z]{0,2}|-)", any::<bool>()).prop_map(move |(text, negated)| (
+                CExpr::TextEq {
+                    slot: 0,
+                    text: text.clone(),
+                    negated
+                },
+                CExpr::Compare(
+                    if negated { BinaryOp::Ne } else { BinaryOp::Eq },
+                    slot(),
+                    Box::new(CExpr::Const(Value::Str(text.into()))),
+                ),
+            )),
+            // The field itself, true when it is a non-zero number.
+            Just(()).prop_map(move |()| (CExpr::Slot(0), CExpr::Slot(0))),
+        ]
+    }
+
+    fn predicate_pair() -> impl Strategy<Value = (CExpr, CExpr)> {
+        leaf_pair().prop_recursive(3, 12, 2, |inner| {
+            prop_oneof![
+                inner
+                    .clone()
+                    .prop_map(|(s, g)| (CExpr::Not(Box::new(s)), CExpr::Not(Box::new(g)))),
+                (inner.clone(), inner.clone()).prop_map(|((s1, g1), (s2, g2))| (
+                    CExpr::And(Box::new(s1), Box::new(s2)),
+                    CExpr::And(Box::new(g1), Box::new(g2)),
+                )),
+                (inner.clone(), inner).prop_map(|((s1, g1), (s2, g2))| (
+                    CExpr::Or(Box::new(s1), Box::new(s2)),
+                    CExpr::Or(Box::new(g1), Box::new(g2)),
+                )),
+            ]
+        })
+    }
+
     proptest! {
         /// `field OP integer` and `integer OP field` compile to `IntCompare`, which decides as
         /// `Compare` of the two expressions does, whatever the field holds.
@@ -2319,6 +2427,23 @@ mod compare_tests {
             let values = [v];
             let ctx = RowContext { values: &values };
             prop_assert_eq!(compiled.eval(&ctx).is_true(), generic.eval(&ctx).is_true());
+        }
+
+        /// `test` decides a filter as `eval(..).is_true()` of the same filter made of the
+        /// general comparisons would: whole trees of `and`, `or` and `not` over the
+        /// specialised tests, whatever the field holds.
+        #[test]
+        fn filters_decide_as_their_general_forms_do(
+            v in field_value(),
+            (specialised, general) in predicate_pair(),
+        ) {
+            let values = [v];
+            let ctx = RowContext { values: &values };
+            let expected = reference(&general, &ctx);
+            prop_assert_eq!(specialised.test(&ctx), expected);
+            if !matches!(specialised, CExpr::Slot(_)) {
+                prop_assert_eq!(specialised.eval(&ctx), Scalar::Bool(expected));
+            }
         }
 
         /// `field [not] in [integers]` compiles to `IntIn`, which decides as `In` does.

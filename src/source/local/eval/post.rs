@@ -464,7 +464,7 @@ impl Post {
         for stage in &mut self.stages[first..] {
             match stage {
                 Stage::Filter(e) => {
-                    if !e.eval(&RowContext { values: &row }).is_true() {
+                    if !e.test(&RowContext { values: &row }) {
                         return Ok(());
                     }
                 }
