@@ -152,22 +152,18 @@ impl<'a> Context<'a> for RecordContext<'a> {
     fn get(&self, slot: usize) -> Scalar<'a> {
         match self.slots.get(slot) {
             Some(SlotKind::Column { index, int, epoch }) => {
-                let Some(&(s, e)) = self.spans.get(*index) else {
-                    return Scalar::Null;
-                };
-                let token = &self.line[s..e];
                 if *int {
                     // Integer columns were parsed, once, when the record was checked; a record
                     // whose token there is neither `-` nor a number never gets here.
-                    match self.ints.get(*index).copied().flatten() {
+                    return match self.ints.get(*index).copied().flatten() {
                         Some(n) if *epoch => Scalar::Int(normalize_epoch_s(n)),
                         Some(n) => Scalar::Int(n),
                         None => Scalar::Null,
-                    }
-                } else if token == "-" {
-                    Scalar::Null
-                } else {
-                    Scalar::Str(token)
+                    };
+                }
+                match self.spans.get(*index).map(|&(s, e)| &self.line[s..e]) {
+                    None | Some("-") => Scalar::Null,
+                    Some(token) => Scalar::Str(token),
                 }
             }
             Some(SlotKind::Timestamp) => self.timestamp_ms.map_or(Scalar::Null, Scalar::Time),
